@@ -1,0 +1,504 @@
+/**
+ * Gateway benchmark: the same workloads against an ipykernel over direct ZeroMQ (the physical
+ * limit) and through the gateway (v1 binary and legacy JSON WebSocket protocols), in one run,
+ * interleaved in blocks because a small shared machine is noisy. Prints a table with gateway/direct.
+ *
+ *   node out/bench/run.js [--quick] [--direct-only]
+ *
+ * --quick: 200 executes and 5,000 messages, one round. --direct-only: skip the gateway.
+ * Exit code 1 when anything failed, including lost or reordered messages.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DirectConnection, WsConnection, type KernelConnection } from './connections.ts';
+import { launchGateway, launchKernel, procStatusKb, resetPeakRss, rest, type Gateway } from './processes.ts';
+
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const DIRECT_ONLY = args.includes('--direct-only');
+const EXECUTES = QUICK ? 200 : 1000;
+const WARMUP = 50;
+const BLOCK = QUICK ? 50 : 100; // executes per interleaved block
+const MESSAGES = QUICK ? 5000 : 20_000;
+const ROUNDS = QUICK ? 1 : 3; // throughput and fan-out rounds, interleaved
+const FANOUT_CLIENTS = 20;
+const TOKEN = 'bench';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // out/bench/run.js → repository
+
+const EXECUTE_TIMEOUT_MS = 10_000;
+const READY_TIMEOUT_MS = 60_000;
+const STALL_MS = 30_000; // no message at all for this long during a flood = stall
+const floodTimeoutMs = (messages: number) => 60_000 + messages * 10;
+
+const problems: string[] = [];
+/** Keep the temporary directory (gateway log) when something went wrong. */
+let keepDir = false;
+function problem(text: string): void {
+  problems.push(text);
+  console.error(`\n!!! ${text}\n`);
+}
+const log = (text: string) => console.error(`[bench] ${text}`);
+
+// ---------------------------------------------------------------------------------------------
+// Waiting
+
+/**
+ * Runs `body` until it calls done or fail; fails on timeout or when a connection breaks.
+ * `body` returns its teardown (listeners, timers), always called once.
+ */
+function until<T>(
+  describe: () => string,
+  timeoutMs: number,
+  connections: readonly KernelConnection[],
+  body: (done: (value: T) => void, fail: (error: Error) => void) => () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let teardown: (() => void) | undefined;
+    const unbreak: (() => void)[] = [];
+    const finish = (settle: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      teardown?.();
+      for (const off of unbreak) off();
+      settle();
+    };
+    const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms: ${describe()}`))), timeoutMs);
+    for (const connection of connections) {
+      unbreak.push(connection.onBroken((error) => finish(() => reject(new Error(`${connection.label}: ${error.message} — while waiting for ${describe()}`)))));
+    }
+    try {
+      const off = body(
+        (value) => finish(() => resolve(value)),
+        (error) => finish(() => reject(error)),
+      );
+      if (settled) off();
+      else teardown = off;
+    } catch (error) {
+      finish(() => reject(error));
+    }
+  });
+}
+
+function executeContent(code: string) {
+  return { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+}
+
+/** Sends kernel_info_request until one gets both its reply and an iopub message (kernel starting; ZeroMQ slow joiner). */
+async function ready(connection: KernelConnection, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const request = connection.prepare('kernel_info_request', {});
+    let reply = false;
+    let iopub = false;
+    try {
+      await until(
+        () => `kernel_info ${request.msgId}`,
+        Math.max(1, Math.min(2000, deadline - Date.now())),
+        [connection],
+        (done, fail) => {
+          const off = connection.listen(request.msgId, (message) => {
+            if (message.channel === 'shell' && message.msgType === 'kernel_info_reply') reply = true;
+            if (message.channel === 'iopub') iopub = true;
+            if (reply && iopub) done(undefined);
+          });
+          connection.send(request).catch(fail);
+          return off;
+        },
+      );
+      return;
+    } catch (error) {
+      if (connection.broken || Date.now() >= deadline) {
+        throw new Error(`${connection.label}: kernel not ready after ${attempt} kernel_info_requests in ${timeoutMs} ms ` + `(last one: reply ${reply ? 'arrived' : 'missing'}, iopub ${iopub ? 'arrived' : 'missing'}): ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+/** One execute, timed from send until both execute_reply and the iopub idle for it arrived (ms). */
+function executeOnce(connection: KernelConnection, code = 'pass'): Promise<number> {
+  const request = connection.prepare('execute_request', executeContent(code));
+  let reply = false;
+  let idle = false;
+  return until(
+    () => `${connection.label}: execute ${request.msgId} (execute_reply ${reply ? 'arrived' : 'missing'}, idle ${idle ? 'arrived' : 'missing'})`,
+    EXECUTE_TIMEOUT_MS,
+    [connection],
+    (done, fail) => {
+      const off = connection.listen(request.msgId, (message) => {
+        if (message.channel === 'shell' && message.msgType === 'execute_reply') {
+          const status = message.content().status;
+          if (status !== 'ok') return fail(new Error(`${connection.label}: execute_reply status ${String(status)}`));
+          reply = true;
+        } else if (message.channel === 'iopub' && message.msgType === 'status' && message.content().execution_state === 'idle') {
+          idle = true;
+        }
+        if (reply && idle) done(performance.now() - start);
+      });
+      const start = performance.now();
+      connection.send(request).catch(fail);
+      return off;
+    },
+  );
+}
+
+interface FloodResult {
+  seconds: number;
+  /** display_data per client before its idle, and after it (late = out of order). */
+  counts: number[];
+  late: number[];
+}
+
+/** The brief's cell. ipykernel flushes stdout/stderr through its IO thread (a thread round trip) on every display. */
+const displayCell = (messages: number) => `from IPython.display import display\nfor i in range(${messages}): display(i)`;
+
+/**
+ * The same display_data messages without the per-display stream flush, so the kernel produces them
+ * several times faster and the transport, not the kernel, is what is measured.
+ */
+const fastDisplayCell = (messages: number) =>
+  [
+    'from IPython import get_ipython',
+    '_pub = get_ipython().display_pub',
+    '_pub._flush_streams = lambda: None',
+    'try:',
+    `    for i in range(${messages}): _pub.publish({'text/plain': str(i)})`,
+    'finally:',
+    '    del _pub._flush_streams',
+  ].join('\n');
+
+/**
+ * One cell displaying `messages` small outputs, sent by the first connection, counted by all.
+ * Timed from send until the last client saw the idle status.
+ */
+function flood(connections: KernelConnection[], messages: number, code = displayCell): Promise<FloodResult> {
+  const sender = connections[0];
+  const request = sender.prepare('execute_request', executeContent(code(messages)));
+  const counts = connections.map(() => 0);
+  const late = connections.map(() => 0);
+  const idleAt: (number | undefined)[] = connections.map(() => undefined);
+  let replied = false;
+  let start = 0;
+  let last = 0;
+  const state = () => {
+    const idles = idleAt.filter((at) => at !== undefined).length;
+    return `flood of ${messages} by ${sender.label}: display_data per client [${counts.join(', ')}], idle seen by ${idles}/${connections.length}, execute_reply ${replied ? 'arrived' : 'missing'}`;
+  };
+  return until(state, floodTimeoutMs(messages), connections, (done, fail) => {
+    let grace: NodeJS.Timeout | undefined;
+    const check = () => {
+      if (!replied || idleAt.some((at) => at === undefined)) return;
+      const end = Math.max(...(idleAt as number[]));
+      const finish = () => done({ seconds: (end - start) / 1000, counts: [...counts], late: [...late] });
+      // Short somewhere: wait a little to tell late (reordered) messages from lost ones.
+      if (counts.every((count) => count === messages)) finish();
+      else grace ??= setTimeout(finish, 2000);
+    };
+    const offs = connections.map((connection, i) =>
+      connection.listen(request.msgId, (message) => {
+        last = performance.now();
+        if (message.msgType === 'display_data') {
+          if (idleAt[i] === undefined) counts[i]++;
+          else late[i]++;
+        } else if (message.msgType === 'status' && message.content().execution_state === 'idle') {
+          idleAt[i] ??= last;
+          check();
+        } else if (connection === sender && message.channel === 'shell' && message.msgType === 'execute_reply') {
+          const status = message.content().status;
+          if (status !== 'ok') return fail(new Error(`${sender.label}: flood execute_reply status ${String(status)}`));
+          replied = true;
+          check();
+        }
+      }),
+    );
+    const watchdog = setInterval(() => {
+      if (performance.now() - last > STALL_MS) fail(new Error(`STALL: no message for ${STALL_MS / 1000} s: ${state()}`));
+    }, 1000);
+    start = last = performance.now();
+    sender.send(request).catch(fail);
+    return () => {
+      for (const off of offs) off();
+      clearInterval(watchdog);
+      clearTimeout(grace);
+    };
+  });
+}
+
+/** Loud complaints for anything but exactly `messages` display_data per client, in order. */
+function checkFlood(what: string, result: FloodResult, messages: number): void {
+  result.counts.forEach((count, i) => {
+    const total = count + result.late[i];
+    if (total < messages) problem(`MESSAGE LOSS (${what}, client ${i}): received ${total} of ${messages} display_data (${messages - total} lost)`);
+    if (total > messages) problem(`DUPLICATES (${what}, client ${i}): received ${total} display_data for ${messages} sent`);
+    if (result.late[i] > 0) problem(`OUT OF ORDER (${what}, client ${i}): ${result.late[i]} display_data arrived after the idle status`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50);
+
+type Cell = number | string | undefined;
+interface Row {
+  label: string;
+  direct: Cell;
+  v1: Cell;
+  json: Cell;
+  digits: number;
+  /** Ratios make no sense for counts. */
+  ratio?: boolean;
+}
+
+function format(cell: Cell, digits: number): string {
+  if (cell === undefined) return '-';
+  if (typeof cell === 'string') return cell;
+  return cell.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function ratio(gateway: Cell, direct: Cell): string {
+  return typeof gateway === 'number' && typeof direct === 'number' && direct > 0 ? `${(gateway / direct).toFixed(2)}x` : '-';
+}
+
+function printTable(rows: Row[]): void {
+  const header = ['workload', 'direct', 'gateway v1', 'gateway json', 'ratio v1', 'ratio json'];
+  const lines = rows.map((row) => [
+    row.label,
+    format(row.direct, row.digits),
+    format(row.v1, row.digits),
+    format(row.json, row.digits),
+    row.ratio === false ? '-' : ratio(row.v1, row.direct),
+    row.ratio === false ? '-' : ratio(row.json, row.direct),
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i].length)));
+  const render = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ');
+  console.log(render(header));
+  console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
+  for (const line of lines) console.log(render(line));
+}
+
+const mb = (kb: number | undefined) => (kb === undefined ? 'unknown' : `${(kb / 1024).toFixed(1)} MB`);
+
+// ---------------------------------------------------------------------------------------------
+// Run
+
+/** Cleanup steps, run last-first, each bounded so one hang cannot keep the others from running. */
+const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
+async function cleanUp(): Promise<void> {
+  while (cleanups.length) {
+    const step = cleanups.pop()!;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([step.run(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), 20_000)))]);
+    } catch (error) {
+      console.error(`[bench] cleanup "${step.what}" failed: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Rotates the order per block so no side always runs first (or right after a busy neighbour). */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+async function benchmark(fatal: (error: Error) => void): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kg-bench-'));
+  cleanups.push({ what: 'temporary directory', run: async () => (keepDir || problems.length ? log(`kept ${dir} (gateway log)`) : rmSync(dir, { recursive: true, force: true })) });
+  log(`${QUICK ? 'quick' : 'full'} run: ${EXECUTES} executes, ${MESSAGES} messages, ${ROUNDS} round(s); ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}`);
+
+  // (a) Direct ZeroMQ.
+  const kernel = await launchKernel(dir);
+  cleanups.push({ what: 'direct kernel', run: () => kernel.stop() });
+  kernel.died.catch(fatal);
+  const direct = new DirectConnection('direct', kernel.info);
+  cleanups.push({ what: 'direct connection', run: () => direct.close() });
+  await ready(direct);
+  log(`direct kernel ready (pid ${kernel.pid})`);
+
+  // (b) The gateway: one kernel per protocol, so neither connection pays for the other's traffic.
+  let gateway: Gateway | undefined;
+  let v1: WsConnection | undefined;
+  let json: WsConnection | undefined;
+  let v1Url = '';
+  if (!DIRECT_ONLY) {
+    gateway = await launchGateway(ROOT, dir, TOKEN, 30_000);
+    const gw = gateway;
+    cleanups.push({
+      what: 'gateway',
+      run: async () => {
+        const forced = await gw.stop(15_000);
+        if (forced) problem(`SHUTDOWN: ${forced}`);
+        else log('gateway exited cleanly after SIGTERM');
+      },
+    });
+    gateway.died.catch(fatal);
+    log(`gateway at ${gateway.url} (pid ${gateway.pid})`);
+    const wsBase = gateway.url.href.replace(/^http/, 'ws');
+    const startKernel = async () => {
+      const response = await rest(gw, TOKEN, 'POST', 'api/kernels', { name: 'python3' });
+      const id = (response.body as { id?: unknown } | undefined)?.id;
+      if (response.status !== 201 || typeof id !== 'string') throw new Error(`POST /api/kernels answered ${response.status}: ${JSON.stringify(response.body)}`);
+      return `${wsBase}api/kernels/${id}/channels?token=${TOKEN}`;
+    };
+    v1Url = await startKernel();
+    const jsonUrl = await startKernel();
+    v1 = await WsConnection.open('gateway v1', v1Url, true, 30_000);
+    cleanups.push({ what: 'v1 connection', run: () => v1!.close() });
+    json = await WsConnection.open('gateway json', jsonUrl, false, 30_000);
+    cleanups.push({ what: 'json connection', run: () => json!.close() });
+    await Promise.all([ready(v1), ready(json)]);
+    log('gateway kernels ready');
+  }
+  const subjects = [direct, v1, json].filter((c): c is DirectConnection | WsConnection => c !== undefined);
+
+  // 1. Execute round trips.
+  for (const connection of subjects) for (let i = 0; i < WARMUP; i++) await executeOnce(connection);
+  const latencies = new Map<KernelConnection, number[]>(subjects.map((c) => [c, []]));
+  for (let block = 0; block * BLOCK < EXECUTES; block++) {
+    for (const connection of rotate(subjects, block)) {
+      const samples = latencies.get(connection)!;
+      const count = Math.min(BLOCK, EXECUTES - block * BLOCK);
+      for (let i = 0; i < count; i++) samples.push(await executeOnce(connection));
+    }
+  }
+  const latencyStats = new Map(
+    [...latencies].map(([connection, samples]) => {
+      const sorted = [...samples].sort((a, b) => a - b);
+      return [connection, { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: mean(samples), max: sorted[sorted.length - 1] }];
+    }),
+  );
+  for (const [connection, stats] of latencyStats) {
+    log(`execute ${connection.label}: p50 ${stats.p50.toFixed(3)} ms, p99 ${stats.p99.toFixed(3)} ms, mean ${stats.mean.toFixed(3)} ms, max ${stats.max.toFixed(1)} ms`);
+  }
+
+  // 2. IOPub throughput, one client each: the brief's display() cell, then the fast producer.
+  const throughput = async (what: string, code: (messages: number) => string) => {
+    const results = new Map<KernelConnection, FloodResult[]>(subjects.map((c) => [c, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const connection of rotate(subjects, round)) {
+        const result = await flood([connection], MESSAGES, code);
+        results.get(connection)!.push(result);
+        log(`${what} ${connection.label} round ${round + 1}: ${result.counts[0]} display_data in ${result.seconds.toFixed(3)} s = ${Math.round(result.counts[0] / result.seconds)} msg/s`);
+        checkFlood(`${what} ${connection.label} round ${round + 1}`, result, MESSAGES);
+      }
+    }
+    return results;
+  };
+  const floods = await throughput('iopub display()', displayCell);
+  const fastFloods = await throughput('iopub fast', fastDisplayCell);
+
+  // 3. Fan-out to 20 clients of one kernel: 20 SUB sockets direct, 20 WebSockets (v1) via the gateway.
+  const fanoutGroups: { label: string; connections: KernelConnection[] }[] = [];
+  const directGroup: KernelConnection[] = [direct];
+  for (let i = 1; i < FANOUT_CLIENTS; i++) {
+    const connection = new DirectConnection(`direct fan-out ${i}`, kernel.info);
+    cleanups.push({ what: `direct fan-out ${i}`, run: () => connection.close() });
+    directGroup.push(connection);
+  }
+  fanoutGroups.push({ label: 'direct', connections: directGroup });
+  if (v1) {
+    const group: KernelConnection[] = [v1];
+    for (let i = 1; i < FANOUT_CLIENTS; i++) {
+      const connection = await WsConnection.open(`gateway fan-out ${i}`, v1Url, true, 30_000);
+      cleanups.push({ what: `gateway fan-out ${i}`, run: () => connection.close() });
+      group.push(connection);
+    }
+    fanoutGroups.push({ label: 'gateway v1', connections: group });
+  }
+  for (const group of fanoutGroups) for (const connection of group.connections) await ready(connection);
+  log(`fan-out: ${FANOUT_CLIENTS} clients ready on each side`);
+
+  let peakBefore: number | undefined;
+  let peakReset = false;
+  if (gateway) {
+    peakBefore = procStatusKb(gateway.pid, 'VmHWM');
+    peakReset = resetPeakRss(gateway.pid);
+  }
+  const fanouts = new Map<string, FloodResult[]>(fanoutGroups.map((group) => [group.label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const group of rotate(fanoutGroups, round)) {
+      const result = await flood(group.connections, MESSAGES);
+      fanouts.get(group.label)!.push(result);
+      const total = result.counts.reduce((a, b) => a + b, 0);
+      log(`fan-out ${group.label} round ${round + 1}: per client ${Math.min(...result.counts)}..${Math.max(...result.counts)} display_data, ${result.seconds.toFixed(3)} s, ${Math.round(total / result.seconds)} msg/s delivered in total`);
+      checkFlood(`fan-out ${group.label} round ${round + 1}`, result, MESSAGES);
+    }
+  }
+  const peakFanout = gateway ? procStatusKb(gateway.pid, 'VmHWM') : undefined;
+  const rssNow = gateway ? procStatusKb(gateway.pid, 'VmRSS') : undefined;
+
+  // Table.
+  const latencyCell = (connection: KernelConnection | undefined, key: 'p50' | 'p99' | 'mean') => (connection ? latencyStats.get(connection)![key] : undefined);
+  const rate = (results: FloodResult[] | undefined) => (results ? median(results.map((r) => r.counts.reduce((a, b) => a + b, 0) / r.seconds)) : undefined);
+  const received = (results: FloodResult[] | undefined) => {
+    if (!results) return undefined;
+    const all = results.flatMap((r) => r.counts.map((count, i) => count + r.late[i]));
+    const low = Math.min(...all);
+    const high = Math.max(...all);
+    return low === high ? `${low}/${MESSAGES}` : `${low}..${high}/${MESSAGES}`;
+  };
+  const seconds = (results: FloodResult[] | undefined) => (results ? median(results.map((r) => r.seconds)) : undefined);
+  const rounds = ROUNDS > 1 ? `, median of ${ROUNDS}` : '';
+  const rows: Row[] = [
+    { label: `execute p50 (ms, n=${EXECUTES})`, direct: latencyCell(direct, 'p50'), v1: latencyCell(v1, 'p50'), json: latencyCell(json, 'p50'), digits: 3 },
+    { label: `execute p99 (ms)`, direct: latencyCell(direct, 'p99'), v1: latencyCell(v1, 'p99'), json: latencyCell(json, 'p99'), digits: 3 },
+    { label: `execute mean (ms)`, direct: latencyCell(direct, 'mean'), v1: latencyCell(v1, 'mean'), json: latencyCell(json, 'mean'), digits: 3 },
+    { label: `iopub display() x${MESSAGES} (msg/s${rounds})`, direct: rate(floods.get(direct)), v1: rate(v1 && floods.get(v1)), json: rate(json && floods.get(json)), digits: 0 },
+    { label: `iopub time (s${rounds})`, direct: seconds(floods.get(direct)), v1: seconds(v1 && floods.get(v1)), json: seconds(json && floods.get(json)), digits: 3 },
+    { label: `iopub received (all rounds)`, direct: received(floods.get(direct)), v1: received(v1 && floods.get(v1)), json: received(json && floods.get(json)), digits: 0, ratio: false },
+    { label: `iopub fast producer (msg/s${rounds})`, direct: rate(fastFloods.get(direct)), v1: rate(v1 && fastFloods.get(v1)), json: rate(json && fastFloods.get(json)), digits: 0 },
+    { label: `iopub fast received (all rounds)`, direct: received(fastFloods.get(direct)), v1: received(v1 && fastFloods.get(v1)), json: received(json && fastFloods.get(json)), digits: 0, ratio: false },
+    { label: `fan-out x${FANOUT_CLIENTS} time (s${rounds})`, direct: seconds(fanouts.get('direct')), v1: seconds(fanouts.get('gateway v1')), json: undefined, digits: 3 },
+    { label: `fan-out delivered (msg/s, all clients)`, direct: rate(fanouts.get('direct')), v1: rate(fanouts.get('gateway v1')), json: undefined, digits: 0 },
+    { label: `fan-out received per client min..max`, direct: received(fanouts.get('direct')), v1: received(fanouts.get('gateway v1')), json: undefined, digits: 0, ratio: false },
+  ];
+  console.log('');
+  console.log(`Jupyter Kernel Gateway benchmark (${QUICK ? 'quick' : 'full'}; ${cpus().length} cores; ratio = gateway/direct: >1 is slower for times, <1 is slower for msg/s)`);
+  printTable(rows);
+  if (gateway) {
+    if (peakReset) console.log(`gateway peak RSS: ${mb(peakBefore)} through workloads 1-2, ${mb(peakFanout)} during fan-out (VmHWM reset before it); RSS after: ${mb(rssNow)}`);
+    else console.log(`gateway peak RSS over the whole run (VmHWM; could not reset it before fan-out): ${mb(peakFanout)}; RSS after: ${mb(rssNow)}`);
+    if (gateway.complaints.length) {
+      console.log(`gateway logged ${gateway.complaints.length} warning/error line(s) (full log: ${gateway.logFile}):`);
+      for (const line of gateway.complaints.slice(0, 20)) console.log(`    ${line}`);
+      keepDir = true;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let failed = false;
+  let abort: (error: Error) => void = () => {};
+  const fatal = new Promise<never>((_, reject) => (abort = reject));
+  process.once('SIGINT', () => abort(new Error('interrupted')));
+  // When a process dies the benchmark is abandoned mid-wait: its later rejection is expected.
+  const work = benchmark(abort);
+  work.catch(() => {});
+  try {
+    await Promise.race([work, fatal]);
+  } catch (error) {
+    failed = true;
+    keepDir = true;
+    console.error(`\n[bench] FAILED: ${(error as Error).message}`);
+  }
+  await cleanUp();
+  if (problems.length) {
+    failed = true;
+    console.log(`\n${problems.length} PROBLEM(S):`);
+    for (const text of problems) console.log(`  !!! ${text}`);
+  }
+  // Open sockets would keep the process alive.
+  process.exit(failed ? 1 : 0);
+}
+
+await main();

@@ -1,0 +1,81 @@
+/**
+ * The WebSocket upgrade for /api/kernels/{id}/channels: token, origin and kernel checks before the
+ * upgrade, the subprotocol choice, and a delayed 101 until the kernel has answered kernel_info.
+ */
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ClientConnection } from '../bridge/connection.ts';
+import type { KernelHub } from '../bridge/hub.ts';
+import { V1_PROTOCOL } from '../bridge/v1-protocol.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { newSessionId } from '../messaging/session.ts';
+import { originAllowed, type TokenCheck } from './auth.ts';
+import { KERNEL_ID, redactUrl, stripBase } from './server.ts';
+
+const CHANNELS_PATH = new RegExp(`^api/kernels/${KERNEL_ID}/channels$`);
+
+export interface ChannelsOptions {
+  config: Config;
+  log: Logger;
+  tokenCheck: TokenCheck | undefined;
+  hubFor: (kernelId: string) => KernelHub | undefined;
+}
+
+/** An 'upgrade' listener for node:http, plus the WebSocket server to close on shutdown. */
+export function createUpgradeHandler(options: ChannelsOptions): {
+  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  wss: WebSocketServer;
+} {
+  const { config, log, tokenCheck, hubFor } = options;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maxMessageSize,
+    perMessageDeflate: false,
+    // Echo v1 when offered; an empty answer means the legacy JSON protocol.
+    handleProtocols: (protocols) => (protocols.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
+  });
+
+  const refuse = (socket: Duplex, status: number, message: string) => {
+    const body = JSON.stringify({ reason: STATUS_CODES[status], message });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => undefined);
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const path = stripBase(url.pathname, config.baseUrl);
+    const match = path === undefined ? null : CHANNELS_PATH.exec(path);
+    if (!match) return refuse(socket, 404, `No WebSocket endpoint at ${url.pathname}`);
+    if (tokenCheck && !tokenCheck.acceptsRequest(req, url)) return refuse(socket, 401, 'A valid token is required (?token=)');
+    if (!originAllowed(req, config.allowOrigin)) {
+      log.warn(`refused a WebSocket from origin ${req.headers.origin} (allow_origin is ${JSON.stringify(config.allowOrigin)})`);
+      return refuse(socket, 403, `Cross origin websockets not allowed (origin ${req.headers.origin})`);
+    }
+    const kernelId = match[1];
+    const hub = hubFor(kernelId);
+    if (!hub) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
+    let sessionId = url.searchParams.get('session_id') ?? '';
+    if (!sessionId) {
+      sessionId = newSessionId();
+      log.warn(`WebSocket ${redactUrl(req.url)} has no session_id; using ${sessionId}`);
+    }
+    // As Jupyter Server: the client is let in once the kernel answers kernel_info (or the timeout passes).
+    void hub.kernel.whenReady().then(() => {
+      if (socket.destroyed) return;
+      if (hubFor(kernelId) !== hub) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        const protocol = ws.protocol === V1_PROTOCOL ? 'v1' : 'json';
+        const connection = new ClientConnection(ws, protocol, sessionId, kernelId, log, config.clientBufferBytes);
+        hub.attach(connection);
+        log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`);
+      });
+    });
+  };
+
+  return { onUpgrade, wss };
+}

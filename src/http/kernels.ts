@@ -1,0 +1,101 @@
+/** /api/kernels REST: start, list, get, delete, interrupt, restart. Translates requests into manager calls. */
+import type { Config } from '../config.ts';
+import { InvalidPathError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
+import type { Kernel } from '../kernels/kernel.ts';
+import { HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Validate a POST /api/kernels body, naming the field that is wrong. */
+export function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
+  if (!isObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"name": "python3"}');
+  const { name, path, env } = body;
+  if (name !== undefined && name !== null && typeof name !== 'string') throw new HttpError(400, '"name" must be a string (a kernelspec name)');
+  if (path !== undefined && path !== null && typeof path !== 'string') throw new HttpError(400, '"path" must be a string');
+  if (env !== undefined && env !== null) {
+    if (!isObject(env)) throw new HttpError(400, '"env" must be an object of strings');
+    for (const [key, value] of Object.entries(env)) {
+      if (typeof value !== 'string') throw new HttpError(400, `"env.${key}" must be a string`);
+    }
+  }
+  return {
+    name: name ?? undefined,
+    path: path ?? undefined,
+    env: (env as Record<string, string> | null | undefined) ?? undefined,
+  };
+}
+
+export function kernelRoutes(manager: KernelManager, config: Config, authOn: boolean): Route[] {
+  const find = (id: string): Kernel => {
+    const kernel = manager.get(id);
+    if (!kernel) throw new HttpError(404, `Kernel does not exist: ${id}`);
+    return kernel;
+  };
+  const kernelPath = (rest = '') => new RegExp(`^api/kernels/${KERNEL_ID}${rest}$`);
+
+  return [
+    {
+      method: 'GET',
+      pattern: /^api\/kernels$/,
+      handler: ({ res }: RequestContext) => {
+        // JupyterLab polls this; open it when a token protects the gateway, else only when asked to.
+        if (!authOn && !config.listKernels) {
+          throw new HttpError(403, 'Listing kernels is disabled when no token is configured; start the gateway with --list-kernels to allow it', 'Forbidden');
+        }
+        sendJson(res, 200, manager.list().map((k) => k.model()));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^api\/kernels$/,
+      handler: async ({ req, res }: RequestContext) => {
+        const request = parseStartBody(await readJson(req));
+        let kernel: Kernel;
+        try {
+          kernel = await manager.start(request);
+        } catch (error) {
+          if (error instanceof NoSuchKernelSpecError) throw new HttpError(404, error.message, 'Not Found');
+          if (error instanceof InvalidPathError) throw new HttpError(400, error.message);
+          throw new HttpError(500, `Could not start kernel: ${(error as Error).message}`);
+        }
+        sendJson(res, 201, kernel.model(), { Location: `${config.baseUrl}api/kernels/${kernel.id}` });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: kernelPath(),
+      handler: ({ res, params }: RequestContext) => sendJson(res, 200, find(params[0]).model()),
+    },
+    {
+      method: 'DELETE',
+      pattern: kernelPath(),
+      handler: async ({ res, params }: RequestContext) => {
+        find(params[0]);
+        await manager.shutdown(params[0]);
+        sendEmpty(res, 204);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: kernelPath('/interrupt'),
+      handler: async ({ res, params }: RequestContext) => {
+        await find(params[0]).interrupt();
+        sendEmpty(res, 204);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: kernelPath('/restart'),
+      handler: async ({ res, params }: RequestContext) => {
+        const kernel = find(params[0]);
+        try {
+          await kernel.restart();
+        } catch (error) {
+          throw new HttpError(500, `Exception restarting kernel: ${(error as Error).message}`);
+        }
+        sendJson(res, 200, kernel.model());
+      },
+    },
+  ];
+}

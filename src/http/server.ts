@@ -1,0 +1,135 @@
+/**
+ * The HTTP face: a small routing table under base_url, CORS, token auth, and JSON errors
+ * ({reason, message}) for everything that goes wrong.
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { originAllowed, type TokenCheck } from './auth.ts';
+import { applyCors, corsHeaders } from './cors.ts';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string = STATUS_CODES[status] ?? 'Error',
+  ) {
+    super(message);
+  }
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Capture groups of the route's pattern, URL-decoded. */
+  params: string[];
+  /** True when the request carried the configured token (false when auth is off). */
+  authenticated: boolean;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'DELETE' | 'PATCH' | 'HEAD';
+  /** Matched against the path below base_url, without the leading slash (e.g. `api/kernels`). */
+  pattern: RegExp;
+  handler: (ctx: RequestContext) => Promise<void> | void;
+}
+
+/** A kernel id as Jupyter Server routes it. */
+export const KERNEL_ID = String.raw`(\w+-\w+-\w+-\w+-\w+)`;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, STATUS_CODES[status], { ...headers, 'Content-Type': 'application/json', 'Content-Length': data.length });
+  res.end(data);
+}
+
+export function sendEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status);
+  res.end();
+}
+
+export function sendError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, error.status, { reason: error.reason, message: error.message });
+}
+
+/** Read a JSON request body; an empty body is `{}`. */
+export async function readJson(req: IncomingMessage, limitBytes = 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) throw new HttpError(413, `request body is larger than ${limitBytes} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `Invalid JSON in body of request: ${(error as Error).message}`);
+  }
+}
+
+export interface RouterOptions {
+  config: Config;
+  log: Logger;
+  /** undefined when auth is off. */
+  tokenCheck: TokenCheck | undefined;
+  routes: Route[];
+}
+
+/** The request handler for node:http. Paths outside base_url, unknown paths and methods get JSON errors. */
+export function createRequestHandler(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { config, log, tokenCheck, routes } = options;
+  const cors = corsHeaders(config);
+  return (req, res) => {
+    void handle(req, res).catch((error: unknown) => {
+      if (error instanceof HttpError) return sendError(res, error);
+      log.error(`${req.method} ${redactUrl(req.url)}: ${(error as Error).stack ?? error}`);
+      sendError(res, new HttpError(500, `Unknown server error: ${(error as Error).message}`));
+    });
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    applyCors(res, cors);
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const path = stripBase(url.pathname, config.baseUrl);
+    if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${config.baseUrl}`);
+    // Preflight needs no token: browsers never send credentials with it.
+    if (req.method === 'OPTIONS') return sendEmpty(res, 204);
+    if (!originAllowed(req, config.allowOrigin)) {
+      throw new HttpError(403, `Cross-origin request from ${req.headers.origin} is not allowed (see --allow-origin)`);
+    }
+    const authenticated = tokenCheck ? tokenCheck.acceptsRequest(req, url) : false;
+    if (tokenCheck && !authenticated) throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
+    let pathMatched = false;
+    for (const route of routes) {
+      const match = route.pattern.exec(path);
+      if (!match) continue;
+      pathMatched = true;
+      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
+      const params = match.slice(1).map((p) => decodeURIComponent(p));
+      await route.handler({ req, res, url, params, authenticated });
+      return;
+    }
+    if (pathMatched) throw new HttpError(405, `${req.method} is not supported on ${url.pathname}`);
+    throw new HttpError(404, `Not found: ${url.pathname}`);
+  }
+}
+
+/** The path below base_url without its leading slash, or undefined when outside base_url. */
+export function stripBase(pathname: string, baseUrl: string): string | undefined {
+  const normalized = pathname.replace(/\/{2,}/g, '/');
+  if (!normalized.startsWith(baseUrl) && normalized + '/' !== baseUrl) return undefined;
+  return normalized.slice(baseUrl.length).replace(/\/$/, '');
+}
+
+/** A URL safe to log: any token in the query is hidden. */
+export function redactUrl(url: string | undefined): string {
+  return (url ?? '').replace(/([?&]token=)[^&]*/gi, '$1<hidden>');
+}

@@ -1,0 +1,301 @@
+/**
+ * Kernelspec discovery (protocol.md §3): where Jupyter looks for kernel.json files, how they are
+ * validated and normalized, and the REST model served under /api/kernelspecs.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createLogger, type Logger } from '../log.ts';
+
+/** The normalized kernel.json, as served in REST "spec". */
+export interface KernelSpecDict {
+  argv: string[];
+  env: Record<string, string>;
+  display_name: string;
+  language: string;
+  interrupt_mode: 'signal' | 'message';
+  metadata: Record<string, unknown>;
+  kernel_protocol_version?: string;
+}
+
+export interface KernelSpec {
+  /** The directory name, lowercased. */
+  name: string;
+  /** Absolute path of the spec's folder. */
+  resourceDir: string;
+  spec: KernelSpecDict;
+}
+
+const FALSY = new Set(['no', 'n', 'false', 'off', '0', '0.0']);
+/** Jupyter's notion of a truthy environment variable: set and not a "false" word. */
+function truthy(value: string | undefined): boolean {
+  return value !== undefined && !FALSY.has(value.toLowerCase());
+}
+
+/** An env var's value, treating empty as unset. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value ? value : undefined;
+}
+
+/**
+ * Jupyter's kernel search path, highest priority first, each ending in /kernels:
+ *   1. every entry of $JUPYTER_PATH;
+ *   2. the user data dir and the env prefix's share/jupyter, env first when JUPYTER_PREFER_ENV_PATH
+ *      is truthy, or it is unset and we run inside a venv / non-base conda env; otherwise user first;
+ *   3. the system dirs (/usr/local/share/jupyter, /usr/share/jupyter; %PROGRAMDATA%\jupyter on Windows
+ *      only with JUPYTER_USE_PROGRAMDATA);
+ * deduplicated (first kept), then `<IPYTHONDIR or ~/.ipython>/kernels` last.
+ * There is no Python here, so the "env prefix" is KG_ENV_PREFIX, else VIRTUAL_ENV, else CONDA_PREFIX.
+ */
+export function kernelSearchPath(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = os.homedir(),
+): string[] {
+  // Use the target platform's path rules so results don't depend on the host running the tests.
+  const p = platform === 'win32' ? path.win32 : path.posix;
+  const trailingSeps = platform === 'win32' ? /[\\/]+$/ : /\/+$/;
+
+  const fromJupyterPath = (env.JUPYTER_PATH ?? '')
+    .split(p.delimiter)
+    .map((entry) => entry.replace(trailingSeps, ''))
+    .filter((entry) => entry !== '');
+
+  const user = jupyterDataDir(env, platform, home);
+
+  const prefix = nonEmpty(env.KG_ENV_PREFIX) ?? nonEmpty(env.VIRTUAL_ENV) ?? nonEmpty(env.CONDA_PREFIX);
+  const system =
+    platform === 'win32'
+      ? truthy(env.JUPYTER_USE_PROGRAMDATA) && env.PROGRAMDATA
+        ? [p.join(env.PROGRAMDATA, 'jupyter')]
+        : []
+      : ['/usr/local/share/jupyter', '/usr/share/jupyter'];
+  // An env prefix that is also a system dir (e.g. /usr) keeps its system position, as in Jupyter.
+  const envDir = prefix === undefined ? undefined : p.join(prefix, 'share', 'jupyter');
+  const envGroup = envDir === undefined || system.includes(envDir) ? [] : [envDir];
+
+  const preferEnv =
+    env.JUPYTER_PREFER_ENV_PATH !== undefined
+      ? truthy(env.JUPYTER_PREFER_ENV_PATH)
+      : !!nonEmpty(env.VIRTUAL_ENV) || (!!nonEmpty(env.CONDA_PREFIX) && env.CONDA_DEFAULT_ENV !== 'base');
+  const middle = preferEnv ? [...envGroup, user] : [user, ...envGroup];
+
+  const ipython = nonEmpty(env.IPYTHONDIR) ?? p.join(home, '.ipython');
+  const dirs = [...fromJupyterPath, ...middle, ...system].map((d) => p.join(d, 'kernels'));
+  return [...new Set([...dirs, p.join(ipython, 'kernels')])];
+}
+
+/** jupyter_data_dir() without platformdirs support (JUPYTER_PLATFORM_DIRS is not implemented). */
+export function jupyterDataDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = os.homedir(),
+): string {
+  const p = platform === 'win32' ? path.win32 : path.posix;
+  const explicit = nonEmpty(env.JUPYTER_DATA_DIR);
+  if (explicit) return explicit;
+  if (platform === 'darwin') return p.join(home, 'Library', 'Jupyter');
+  if (platform === 'win32') {
+    const appData = nonEmpty(env.APPDATA);
+    if (appData) return p.join(appData, 'jupyter');
+    return p.join(nonEmpty(env.JUPYTER_CONFIG_DIR) ?? p.join(home, '.jupyter'), 'data');
+  }
+  return p.join(nonEmpty(env.XDG_DATA_HOME) ?? p.join(home, '.local', 'share'), 'jupyter');
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validate and normalize a parsed kernel.json; a string is the reason it is rejected. */
+function normalize(name: string, raw: unknown): KernelSpecDict | string {
+  if (!isObject(raw)) return 'not a JSON object';
+  const { argv, env, display_name, language, interrupt_mode, metadata, kernel_protocol_version } = raw;
+  if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return 'argv must be an array of strings';
+  if (env !== undefined && (!isObject(env) || !Object.values(env).every((v) => typeof v === 'string')))
+    return 'env must be an object of strings';
+  if (display_name !== undefined && typeof display_name !== 'string') return 'display_name must be a string';
+  if (language !== undefined && typeof language !== 'string') return 'language must be a string';
+  if (interrupt_mode !== undefined && typeof interrupt_mode !== 'string') return 'interrupt_mode must be a string';
+  const mode = (interrupt_mode ?? 'signal').toLowerCase();
+  if (mode !== 'signal' && mode !== 'message') return `invalid interrupt_mode ${JSON.stringify(interrupt_mode)}`;
+  if (metadata !== undefined && !isObject(metadata)) return 'metadata must be an object';
+  // We only launch kernels locally, so specs asking for another provisioner are hidden, as Jupyter does
+  // for provisioners that aren't installed.
+  const provisioner = metadata?.kernel_provisioner;
+  if (provisioner !== undefined) {
+    const pname = isObject(provisioner) ? provisioner.provisioner_name : undefined;
+    if (pname !== 'local-provisioner') return `unsupported kernel provisioner ${JSON.stringify(pname)}`;
+  }
+  if (kernel_protocol_version !== undefined && typeof kernel_protocol_version !== 'string')
+    return 'kernel_protocol_version must be a string';
+
+  const spec: KernelSpecDict = {
+    argv: argv as string[],
+    env: (env as Record<string, string> | undefined) ?? {},
+    display_name: display_name ?? name,
+    language: language ?? '',
+    interrupt_mode: mode,
+    metadata: metadata ?? {},
+  };
+  if (kernel_protocol_version !== undefined) spec.kernel_protocol_version = kernel_protocol_version;
+  return spec;
+}
+
+/** Parsed kernel.json, keyed by path and reused while the file's mtime and size are unchanged. */
+interface CacheEntry {
+  mtimeMs: number;
+  size: number;
+  spec: KernelSpecDict | undefined;
+}
+
+const VALID_NAME = /^[a-z0-9._-]+$/i;
+
+export class KernelSpecStore {
+  private readonly dirs: string[];
+  private readonly log: Logger;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly warned = new Set<string>();
+
+  constructor(dirs: string[], log: Logger = createLogger()) {
+    this.dirs = dirs.map((d) => path.resolve(d));
+    this.log = log;
+  }
+
+  /**
+   * All usable specs, sorted by name. Rescans the folders on every call (kernels may be installed
+   * while we run); only kernel.json files whose mtime or size changed are re-read.
+   */
+  list(): KernelSpec[] {
+    const found = new Map<string, KernelSpec | undefined>();
+    for (const dir of this.dirs) {
+      let entries: string[];
+      try {
+        entries = fs.readdirSync(dir);
+      } catch {
+        continue; // missing or unreadable search dirs are normal
+      }
+      for (const entry of entries) {
+        const name = entry.toLowerCase();
+        if (found.has(name)) continue;
+        const resourceDir = path.join(dir, entry);
+        const file = path.join(resourceDir, 'kernel.json');
+        let stat: fs.Stats;
+        try {
+          stat = fs.statSync(file);
+        } catch {
+          continue;
+        }
+        if (!stat.isFile()) continue;
+        // As in Jupyter, the first kernel.json for a name claims it even if it turns out invalid.
+        const spec = this.load(name, file, stat);
+        found.set(name, spec && { name, resourceDir, spec });
+      }
+    }
+    return [...found.values()]
+      .filter((s): s is KernelSpec => s !== undefined)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Case-insensitive lookup. */
+  get(name: string): KernelSpec | undefined {
+    const wanted = name.toLowerCase();
+    return this.list().find((s) => s.name === wanted);
+  }
+
+  names(): string[] {
+    return this.list().map((s) => s.name);
+  }
+
+  /** Resource files of a spec for REST, key -> file name: kernel.js, kernel.css and logo-* files. */
+  resources(spec: KernelSpec): Record<string, string> {
+    let files: string[];
+    try {
+      files = fs.readdirSync(spec.resourceDir).sort();
+    } catch {
+      return {};
+    }
+    const out: Record<string, string> = {};
+    for (const file of files) {
+      let key: string;
+      if (file === 'kernel.js' || file === 'kernel.css') key = file;
+      else if (file.startsWith('logo-')) key = file.slice(0, file.length - path.extname(file).length);
+      else continue;
+      // Only advertise what the static handler will actually serve.
+      if (containedFile(spec.resourceDir, file) !== undefined) out[key] = file;
+    }
+    return out;
+  }
+
+  /** Absolute path of a regular file inside the named spec's folder, or undefined (missing or escaping). */
+  resolveResource(name: string, file: string): string | undefined {
+    const spec = this.get(name);
+    return spec && containedFile(spec.resourceDir, file);
+  }
+
+  /** Read and validate one kernel.json, warning once per bad file version. */
+  private load(name: string, file: string, stat: fs.Stats): KernelSpecDict | undefined {
+    const cached = this.cache.get(file);
+    if (cached && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) return cached.spec;
+    let result: KernelSpecDict | string;
+    try {
+      result = normalize(name, JSON.parse(fs.readFileSync(file, 'utf8')));
+    } catch (e) {
+      result = `cannot read: ${(e as Error).message}`;
+    }
+    const spec = typeof result === 'string' ? undefined : result;
+    this.cache.set(file, { mtimeMs: stat.mtimeMs, size: stat.size, spec });
+    if (typeof result === 'string') this.warnOnce(file, `Skipping kernelspec ${name} (${file}): ${result}`);
+    else if (!VALID_NAME.test(name))
+      this.warnOnce(file, `Kernelspec name ${JSON.stringify(name)} should match ${VALID_NAME.source}`);
+    return spec;
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.log.warn(message);
+  }
+}
+
+/**
+ * `dir/file` if it is a regular file that stays inside `dir`: no absolute paths, no `..` escapes,
+ * and no symlinks resolving outside (checked on real paths, so a link inside pointing out is refused).
+ */
+function containedFile(dir: string, file: string): string | undefined {
+  if (file === '' || file.includes('\0') || path.isAbsolute(file) || path.win32.isAbsolute(file)) return undefined;
+  const full = path.resolve(dir, file);
+  if (!inside(dir, full)) return undefined;
+  try {
+    if (!inside(fs.realpathSync(dir), fs.realpathSync(full))) return undefined;
+    return fs.statSync(full).isFile() ? full : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function inside(dir: string, target: string): boolean {
+  const rel = path.relative(dir, target);
+  return rel !== '' && rel !== '..' && !rel.startsWith('..' + path.sep) && !path.isAbsolute(rel);
+}
+
+/** REST model {name, spec, resources}; `name` is echoed as requested and used in the resource URLs. */
+export function kernelSpecModel(
+  spec: KernelSpec,
+  requestedName: string,
+  baseUrl: string,
+  store: KernelSpecStore,
+): { name: string; spec: KernelSpecDict; resources: Record<string, string> } {
+  const resources: Record<string, string> = {};
+  for (const [key, file] of Object.entries(store.resources(spec))) {
+    resources[key] = `${baseUrl}kernelspecs/${encodeURIComponent(requestedName)}/${encodeURIComponent(file)}`;
+  }
+  // A copy, so callers can't alter the store's cached spec.
+  return { name: requestedName, spec: structuredClone(spec.spec), resources };
+}
+
+/** `configured` if non-empty, else 'python3' if installed, else the first listed name, else 'python3'. */
+export function defaultKernelName(store: KernelSpecStore, configured: string): string {
+  if (configured) return configured;
+  const names = store.names();
+  return names.includes('python3') ? 'python3' : (names[0] ?? 'python3');
+}

@@ -1,0 +1,28 @@
+/** Jupyter messaging protocol 5.x types, as far as the gateway needs them. */
+
+export const PROTOCOL_VERSION = '5.4';
+
+export type Channel = 'shell' | 'control' | 'stdin' | 'iopub';
+export const CLIENT_CHANNELS: readonly Channel[] = ['shell', 'control', 'stdin'];
+
+export interface MessageHeader {
+  msg_id: string;
+  msg_type: string;
+  username: string;
+  session: string;
+  date: string;
+  version: string;
+  subshell_id?: string | null;
+  [key: string]: unknown;
+}
+
+/** A message whose four JSON parts are still the exact bytes from (or for) the wire. */
+export interface RawMessage {
+  header: Buffer;
+  parentHeader: Buffer;
+  metadata: Buffer;
+  content: Buffer;
+  buffers: Buffer[];
+}
+
+export type ExecutionState = 'starting' | 'idle' | 'busy' | 'restarting' | 'dead';
