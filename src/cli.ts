@@ -83,6 +83,15 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  // A bug must not leave kernels behind: log it, shut every kernel down, exit non-zero.
+  process.on('uncaughtException', (err) => {
+    log.critical(`internal error: ${err.stack ?? err.message}`);
+    if (stopping) process.exit(1);
+    stopping = true;
+    const deadline = setTimeout(() => process.exit(1), 15_000);
+    deadline.unref();
+    gateway.close().finally(() => process.exit(1));
+  });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     try {
       process.on(signal, () => stop(signal));

@@ -63,6 +63,12 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
   }
 
+  // Whatever way the process ends, no kernel process and no connection file outlives it.
+  const killKernels = () => {
+    for (const kernel of manager.list()) kernel.killNow();
+  };
+  process.on('exit', killKernels);
+
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -72,6 +78,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      process.off('exit', killKernels);
     })());
   return { url, manager, close };
 }

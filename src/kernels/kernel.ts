@@ -202,6 +202,12 @@ export class Kernel {
     this.#emit('shutdown');
   }
 
+  /** Last resort when the gateway exits without a clean shutdown: kill the process group, remove the file. */
+  killNow(): void {
+    if (this.#process) signalGroup(this.#process, 'SIGKILL');
+    removeFile(this.connectionFile);
+  }
+
   /**
    * Open a client's shell, control and stdin DEALERs sharing one routing id, so the kernel sends a
    * request's replies and input_request back to that client. Messages from the kernel go to `deliver`.
