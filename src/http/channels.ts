@@ -62,7 +62,7 @@ export function createUpgradeHandler(options: ChannelsOptions): {
     let sessionId = url.searchParams.get('session_id') ?? '';
     if (!sessionId) {
       sessionId = newSessionId();
-      log.warn(`WebSocket ${redactUrl(req.url)} has no session_id; using ${sessionId}`);
+      log.debug(`WebSocket ${redactUrl(req.url)} has no session_id; using ${sessionId}`);
     }
     // As Jupyter Server: the client is let in once the kernel answers kernel_info (or the timeout passes).
     void hub.kernel.whenReady().then(() => {
