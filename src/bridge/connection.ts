@@ -27,6 +27,19 @@ export const CLOSE = {
 
 const SENDABLE = new Set(['shell', 'control', 'stdin']);
 
+/** v1 parts go to the kernel as they are; a header that is not a JSON object with a msg_type is refused here. */
+function checkHeader(header: Buffer): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(header.toString('utf8'));
+  } catch {
+    throw new ProtocolError('header is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { msg_type?: unknown }).msg_type !== 'string') {
+    throw new ProtocolError('header has no msg_type');
+  }
+}
+
 export class ClientConnection {
   channels!: ClientChannels;
   readonly factory: MessageFactory;
@@ -95,6 +108,7 @@ export class ClientConnection {
       if (this.protocol === 'v1') {
         if (!isBinary) throw new ProtocolError('text frame on a v1 connection (v1 frames are binary)');
         ({ channel, message } = decodeV1(data));
+        checkHeader(message.header);
       } else {
         ({ channel, message } = decodeJson(data, isBinary));
         if (channel === undefined) {

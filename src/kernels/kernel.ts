@@ -109,7 +109,7 @@ export class Kernel {
   readonly #clientSockets = new Map<zmq.Dealer, 'shell' | 'control' | 'stdin'>();
 
   #ready = false;
-  #readyWaiters: Array<() => void> = [];
+  #readyWaiters: Array<(ready: boolean) => void> = [];
   #handshake: Handshake | undefined;
 
   constructor(options: KernelOptions) {
@@ -140,11 +140,12 @@ export class Kernel {
   /** Resolves when the kernel is ready, or after `timeoutMs` (whichever comes first). */
   whenReady(timeoutMs = this.#options.kernelInfoTimeout * 1000): Promise<boolean> {
     if (this.#ready) return Promise.resolve(true);
+    if (this.#gone) return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.#readyWaiters.push(() => {
+      this.#readyWaiters.push((ready) => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(ready);
       });
     });
   }
@@ -354,6 +355,7 @@ export class Kernel {
 
   async #cleanUp(): Promise<void> {
     this.#setNotReady();
+    this.#wakeWaiters(false);
     if (this.#handshake) this.#stopHandshake();
     removeFile(this.connectionFile);
     if (this.#info) releasePorts(this.#info);
@@ -500,9 +502,13 @@ export class Kernel {
     this.#everReady = true;
     if (this.executionState === 'starting') this.executionState = 'idle';
     this.#ready = true;
+    this.#wakeWaiters(true);
+  }
+
+  #wakeWaiters(ready: boolean): void {
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
-    for (const wake of waiters) wake();
+    for (const wake of waiters) wake(ready);
   }
 
   #stopHandshake(): void {
