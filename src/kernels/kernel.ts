@@ -332,7 +332,9 @@ export class Kernel {
   async #stopProcess(restart: boolean): Promise<void> {
     const child = this.#process;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await this.interrupt();
+    // As jupyter_client: interrupt first, so a kernel stuck in a computation reaches its shutdown handler.
+    // Not while it is still starting: SIGINT during interpreter start-up is a fatal error, not an interrupt.
+    if (this.#ready) await this.interrupt();
     this.#sendControl('shutdown_request', { restart });
     if (await this.#waitExit(2500)) return;
     this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
