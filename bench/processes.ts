@@ -134,6 +134,8 @@ export async function launchGateway(root: string, dir: string, token: string, ti
   });
   const tail = new Tail();
   const complaints: string[] = [];
+  /** Kernel processes, from the log and from /proc at stop: they must not outlive the gateway. */
+  const kernelPids = new Set<number>();
   let announce: ((url: URL) => void) | undefined;
   const announced = new Promise<URL>((resolve) => (announce = resolve));
   const onOutput = (chunk: Buffer) => {
@@ -142,6 +144,8 @@ export async function launchGateway(root: string, dir: string, token: string, ti
       if (/^\[[WEC] /.test(line)) complaints.push(line);
       const match = AVAILABLE.exec(line);
       if (match) announce?.(new URL(`${match[1]}/`));
+      const started = /started, pid (\d+)/.exec(line);
+      if (started) kernelPids.add(Number(started[1]));
     }
   };
   child.stdout!.on('data', onOutput);
@@ -177,21 +181,27 @@ export async function launchGateway(root: string, dir: string, token: string, ti
     tail: () => tail.toString(),
     async stop(waitMs) {
       stopping = true;
-      if (child.exitCode !== null || child.signalCode !== null) return '';
-      const kernels = childPids(pid);
-      child.kill('SIGTERM');
-      const done = await Promise.race([exited(child).then(() => true), sleep(waitMs).then(() => false)]);
       const forced: string[] = [];
-      if (!done) {
-        forced.push(`gateway did not exit within ${waitMs} ms of SIGTERM: killed`);
-        child.kill('SIGKILL');
-        await exited(child);
-      } else if (child.exitCode !== 0) {
-        forced.push(`gateway exited with code ${child.exitCode} signal ${child.signalCode} after SIGTERM`);
+      for (const kernel of childPids(pid)) kernelPids.add(kernel);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        forced.push(`gateway had already exited (code ${child.exitCode}, signal ${child.signalCode})`);
+      } else {
+        child.kill('SIGTERM');
+        const done = await Promise.race([exited(child).then(() => true), sleep(waitMs).then(() => false)]);
+        if (!done) {
+          forced.push(`gateway did not exit within ${waitMs} ms of SIGTERM: killed`);
+          child.kill('SIGKILL');
+          await exited(child);
+        } else if (child.exitCode !== 0) {
+          forced.push(`gateway exited with code ${child.exitCode} signal ${child.signalCode} after SIGTERM`);
+        }
       }
-      // Kernels the gateway started must be gone with it.
-      await sleep(500);
-      const left = kernels.filter(alive);
+      // Kernels the gateway started must be gone with it (give them a moment).
+      let left = [...kernelPids].filter(alive);
+      for (let i = 0; i < 10 && left.length; i++) {
+        await sleep(300);
+        left = left.filter(alive);
+      }
       if (left.length) {
         forced.push(`gateway left its kernel processes ${left.join(', ')} running after exit: killed`);
         for (const kernel of left) {
@@ -224,9 +234,11 @@ export function childPids(pid: number): number[] {
   return children;
 }
 
+/** A live (not zombie) kernel process; the command line guards against a reused pid. */
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ipykernel')) return false;
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;

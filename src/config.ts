@@ -34,6 +34,8 @@ export interface Config {
   offlineBufferBytes: number;
   /** Bytes queued towards one slow client before that client is disconnected (never silently dropped). */
   clientBufferBytes: number;
+  /** Seconds between WebSocket pings (0: none); a client silent for max(3 pings, 30 s) is disconnected. */
+  wsPingInterval: number;
 }
 
 export const DEFAULTS: Config = {
@@ -54,7 +56,8 @@ export const DEFAULTS: Config = {
   kernelInfoTimeout: 60,
   maxMessageSize: 64 * 1024 * 1024,
   offlineBufferBytes: 256 * 1024 * 1024,
-  clientBufferBytes: 512 * 1024 * 1024,
+  clientBufferBytes: 128 * 1024 * 1024,
+  wsPingInterval: 30,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +133,8 @@ export const optionTable: readonly OptionSpec[] = [
     env: 'KG_OFFLINE_BUFFER_BYTES', type: 'int', min: 0, help: 'Bytes kept for a disconnected client, replayed on reconnect' },
   { key: 'clientBufferBytes', trait: 'client_buffer_bytes', classes: APP, flag: '--client-buffer-bytes',
     env: 'KG_CLIENT_BUFFER_BYTES', type: 'int', min: 1, help: 'Bytes queued for a slow client before it is disconnected' },
+  { key: 'wsPingInterval', trait: 'ws_ping_interval', classes: APP, flag: '--ws-ping-interval', env: 'KG_WS_PING_INTERVAL_SECS',
+    type: 'int', min: 0, help: 'Seconds between WebSocket keep-alive pings (0: none)' },
 ];
 
 /** A bad value or an unknown `--KernelGatewayApp.x` option; the message is ready for the user. */

@@ -44,6 +44,7 @@ export class ClientConnection {
   channels!: ClientChannels;
   readonly factory: MessageFactory;
   #closed = false;
+  #pinger: NodeJS.Timeout | undefined;
   onClose: () => void = () => undefined;
 
   constructor(
@@ -53,10 +54,12 @@ export class ClientConnection {
     private readonly kernelId: string,
     private readonly log: Logger,
     private readonly maxBufferedBytes: number,
+    pingIntervalSeconds = 0,
   ) {
     this.factory = new MessageFactory(sessionId);
     socket.on('message', (data: Buffer, isBinary: boolean) => this.#onFrame(data, isBinary));
     socket.on('close', () => this.#closeOnce());
+    if (pingIntervalSeconds > 0) this.#keepAlive(pingIntervalSeconds * 1000);
     socket.on('error', (error) => this.log.warn(`${this.#who()}: socket error: ${error.message}`));
   }
 
@@ -127,9 +130,27 @@ export class ClientConnection {
     this.channels.send(channel as 'shell' | 'control' | 'stdin', message);
   }
 
+  /** Pings keep proxies from closing idle sockets, and find clients that vanished without a close. */
+  #keepAlive(intervalMs: number): void {
+    const timeoutMs = Math.max(3 * intervalMs, 30_000);
+    let lastPong = Date.now();
+    this.socket.on('pong', () => (lastPong = Date.now()));
+    this.#pinger = setInterval(() => {
+      if (Date.now() - lastPong > timeoutMs) {
+        this.log.warn(`${this.#who()}: no pong for ${Math.round((Date.now() - lastPong) / 1000)} s; closing`);
+        this.socket.terminate();
+        this.#closeOnce();
+        return;
+      }
+      this.socket.ping();
+    }, intervalMs);
+    this.#pinger.unref();
+  }
+
   #closeOnce(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#pinger);
     this.onClose();
   }
 

@@ -70,7 +70,7 @@ export function createUpgradeHandler(options: ChannelsOptions): {
       if (hubFor(kernelId) !== hub) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
       wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         const protocol = ws.protocol === V1_PROTOCOL ? 'v1' : 'json';
-        const connection = new ClientConnection(ws, protocol, sessionId, kernelId, log, config.clientBufferBytes);
+        const connection = new ClientConnection(ws, protocol, sessionId, kernelId, log, config.clientBufferBytes, config.wsPingInterval);
         hub.attach(connection);
         log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`);
       });
