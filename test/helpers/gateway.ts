@@ -161,8 +161,10 @@ export interface Gateway {
   wsUrl: string;
   /** The token clients must send ('' when auth is off). */
   token: string;
-  /** The URL exactly as the gateway logged it. */
+  /** The URL exactly as the gateway logged it in its "is available at" line. */
   loggedUrl: string;
+  /** The first logged URL carrying ?token= (how a generated token is shown), if any. */
+  tokenUrl: string | undefined;
   port: number;
   runtimeDir: string;
   jupyterPath: string;
@@ -244,7 +246,18 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   }
   const loggedUrl = match[1].replace(/[.,;)\]'"]+$/, '');
   const parsed = new URL(loggedUrl);
-  const loggedToken = parsed.searchParams.get('token');
+  // A generated token is logged in a URL (possibly on a line after the "is available at" one).
+  let tokenUrl: string | undefined;
+  const tokenUrlRe = /(https?:\/\/\S*[?&]token=[^\s&]+)/;
+  if (token === null) {
+    const until = Date.now() + 3000;
+    let m: RegExpMatchArray | null;
+    while (!(m = stderr.match(tokenUrlRe)) && Date.now() < until && !exitInfo) await sleep(25);
+    tokenUrl = m?.[1].replace(/[.,;)\]'"]+$/, '');
+  } else {
+    tokenUrl = stderr.match(tokenUrlRe)?.[1];
+  }
+  const loggedToken = tokenUrl ? new URL(tokenUrl).searchParams.get('token') : null;
   parsed.search = '';
   parsed.hash = '';
   let url = parsed.toString();
@@ -257,6 +270,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
     wsUrl: url.replace(/^http/, 'ws'),
     token: token === null ? (loggedToken ?? '') : token,
     loggedUrl,
+    tokenUrl,
     port: Number(parsed.port),
     runtimeDir,
     jupyterPath,
@@ -366,8 +380,8 @@ export function guardSuite(test: Test, setup: () => Promise<void>, teardown?: ()
 }
 
 /** The last test of a suite: SIGTERM the gateway and check that it exits cleanly. */
-export function shutdownTest(test: Test, getGateway: () => Gateway | undefined): void {
-  test('SIGTERM: gateway exits 0, its kernels exit, no connection files remain', async () => {
+export function shutdownTest(test: Test, getGateway: () => Gateway | undefined, label = ''): void {
+  test(`SIGTERM${label ? ` (${label})` : ''}: gateway exits 0, its kernels exit, no connection files remain`, async () => {
     const gw = getGateway();
     if (!gw) throw new Error('no gateway (setup failed)');
     const problems = await stopAndCheck(gw);

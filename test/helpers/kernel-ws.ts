@@ -285,6 +285,9 @@ export class KernelClient {
     const sessionId = opts.sessionId ?? randomUUID();
     const url = channelsUrl(gw, kernelId, opts, sessionId);
     const ws = new WebSocket(url, protocol === 'v1' ? [V1_PROTOCOL] : [], wsOptions(gw, opts));
+    // Listen before 'open': frames that arrive together with the 101 are emitted before an
+    // awaited 'open' resumes us (the server may replay buffered messages right away).
+    const client = new KernelClient(ws, protocol, sessionId, kernelId, `${protocol}:${sessionId.slice(0, 8)}`);
     const timeoutMs = opts.timeoutMs ?? 30000;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -300,7 +303,6 @@ export class KernelClient {
         reject(new Error(`WebSocket to kernel ${kernelId} (${protocol}) failed to open: ${err.message}`));
       });
     });
-    const client = new KernelClient(ws, protocol, sessionId, kernelId, `${protocol}:${sessionId.slice(0, 8)}`);
     const expected = protocol === 'v1' ? V1_PROTOCOL : '';
     if (ws.protocol !== expected) {
       client.close();
