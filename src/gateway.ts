@@ -1,6 +1,8 @@
 /** Wires the parts together: kernelspecs, kernels, the bridge and the HTTP server; start and graceful stop. */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { CLOSE } from './bridge/connection.ts';
 import { KernelHub } from './bridge/hub.ts';
@@ -10,8 +12,11 @@ import { createUpgradeHandler } from './http/channels.ts';
 import { kernelRoutes } from './http/kernels.ts';
 import { kernelSpecRoutes } from './http/kernelspecs.ts';
 import { createRequestHandler, sendJson, type Route } from './http/server.ts';
+import { sessionRoutes } from './http/sessions.ts';
 import { runtimeDir } from './kernels/launcher.ts';
 import { KernelManager } from './kernels/manager.ts';
+import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
+import { SessionManager } from './kernels/sessions.ts';
 import { kernelSearchPath, KernelSpecStore } from './kernels/specs.ts';
 import type { Logger } from './log.ts';
 import { VERSION } from './version.ts';
@@ -25,14 +30,29 @@ export interface Gateway {
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const specs = new KernelSpecStore(kernelSearchPath(), log);
+  const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
   const manager = new KernelManager({
     specs,
     defaultKernelName: config.defaultKernelName,
+    forceKernelName: config.forceKernelName,
     runtimeDir: runtimeDir(),
-    rootDir: process.cwd(),
+    rootDir: config.rootDir || process.cwd(),
     kernelInfoTimeout: config.kernelInfoTimeout,
+    kernelStartupTimeout: config.kernelStartupTimeout,
+    maxKernels: config.maxKernels,
+    envWhitelist: config.envWhitelist,
+    envProcessWhitelist: config.envProcessWhitelist,
+    seed,
+    prespawnCount: config.prespawnCount,
+    cull: {
+      idleTimeout: config.cullIdleTimeout,
+      interval: config.cullInterval,
+      connected: config.cullConnected,
+      busy: config.cullBusy,
+    },
     log,
   });
+  const sessions = new SessionManager(manager);
   const hubs = new Map<string, KernelHub>();
   manager.addedListeners.add((kernel) => {
     hubs.set(kernel.id, new KernelHub(kernel, log, config.offlineBufferBytes));
@@ -48,15 +68,31 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const routes: Route[] = [
     { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
     ...kernelRoutes(manager, config, tokenCheck !== undefined),
-    ...kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl),
+    ...sessionRoutes(sessions, config, tokenCheck !== undefined),
+    ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
   ];
-  const server: Server = createServer({ noDelay: true }, createRequestHandler({ config, log, tokenCheck, routes }));
+  const handler = createRequestHandler({ config, log, tokenCheck, routes });
+  const tls = config.certfile || config.clientCa;
+  const server: Server = tls
+    ? createTlsServer(
+        {
+          noDelay: true,
+          cert: config.certfile ? readFileSync(config.certfile) : undefined,
+          key: config.keyfile ? readFileSync(config.keyfile) : undefined,
+          ca: config.clientCa ? readFileSync(config.clientCa) : undefined,
+          // With a client CA, only clients holding a certificate it signed get in (mutual TLS).
+          requestCert: !!config.clientCa,
+          rejectUnauthorized: !!config.clientCa,
+        },
+        handler,
+      )
+    : createServer({ noDelay: true }, handler);
   const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id) });
   server.on('upgrade', onUpgrade);
 
   const port = await listen(server, config, log);
   const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
-  const url = `http://${host}:${port}${config.baseUrl}`;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
   log.info(`kernelgateway ${VERSION} is available at ${url}`);
   if (config.authToken === undefined) {
     // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
@@ -64,10 +100,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   }
 
   // Whatever way the process ends, no kernel process and no connection file outlives it.
-  const killKernels = () => {
-    for (const kernel of manager.list()) kernel.killNow();
-  };
+  const killKernels = () => manager.killAll();
   process.on('exit', killKernels);
+  manager.fillPool();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -78,9 +113,22 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      process.off('exit', killKernels);
     })());
   return { url, manager, close };
+}
+
+/** Load the seed notebook and check a kernelspec of its language exists; any problem stops start-up. */
+async function loadSeed(config: Config, specs: KernelSpecStore): Promise<SeedNotebook> {
+  const seed = await loadSeedNotebook(config.seedUri);
+  const forced = config.forceKernelName ? specs.get(config.forceKernelName) : undefined;
+  const matching = forced ? [forced] : specs.list();
+  if (!matching.some((spec) => spec.spec.language.toLowerCase() === seed.language)) {
+    throw new Error(
+      `seed notebook ${config.seedUri} is ${seed.language}, but no ${forced ? 'forced ' : ''}kernelspec speaks it ` +
+        `(installed: ${specs.list().map((spec) => `${spec.name} (${spec.spec.language})`).join(', ') || 'none'})`,
+    );
+  }
+  return seed;
 }
 
 /** Listen on the configured port, or on the next free one of up to port_retries more. */

@@ -1,11 +1,25 @@
 /** /api/kernels REST: start, list, get, delete, interrupt, restart. Translates requests into manager calls. */
 import type { Config } from '../config.ts';
-import { InvalidPathError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
+import { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
 import type { Kernel } from '../kernels/kernel.ts';
 import { HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The HTTP error for a failed kernel start, shared by /api/kernels and /api/sessions. */
+export function kernelStartError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof NoSuchKernelSpecError) return new HttpError(404, error.message, 'Not Found');
+  if (error instanceof KernelLimitError) return new HttpError(403, error.message, 'Forbidden');
+  if (error instanceof InvalidPathError) return new HttpError(400, error.message);
+  if (error instanceof KernelStartError) return new HttpError(500, error.message);
+  return new HttpError(500, `Could not start kernel: ${(error as Error).message}`);
+}
+
+/** Names a shell accepts, and values without NUL, within a size a kernel's environment can hold. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_VALUE_LIMIT = 32 * 1024;
 
 /** Validate a POST /api/kernels body, naming the field that is wrong. */
 export function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
@@ -16,7 +30,11 @@ export function parseStartBody(body: unknown): { name?: string; path?: string; e
   if (env !== undefined && env !== null) {
     if (!isObject(env)) throw new HttpError(400, '"env" must be an object of strings');
     for (const [key, value] of Object.entries(env)) {
+      if (!ENV_NAME.test(key)) throw new HttpError(400, `"env" has an invalid variable name ${JSON.stringify(key)}`);
       if (typeof value !== 'string') throw new HttpError(400, `"env.${key}" must be a string`);
+      if (value.includes('\0') || value.length > ENV_VALUE_LIMIT) {
+        throw new HttpError(400, `"env.${key}" must be at most ${ENV_VALUE_LIMIT} characters without NUL`);
+      }
     }
   }
   return {
@@ -55,9 +73,7 @@ export function kernelRoutes(manager: KernelManager, config: Config, authOn: boo
         try {
           kernel = await manager.start(request);
         } catch (error) {
-          if (error instanceof NoSuchKernelSpecError) throw new HttpError(404, error.message, 'Not Found');
-          if (error instanceof InvalidPathError) throw new HttpError(400, error.message);
-          throw new HttpError(500, `Could not start kernel: ${(error as Error).message}`);
+          throw kernelStartError(error);
         }
         sendJson(res, 201, kernel.model(), { Location: `${config.baseUrl}api/kernels/${kernel.id}` });
       },

@@ -88,6 +88,11 @@ export function createRequestHandler(options: RouterOptions): (req: IncomingMess
   const { config, log, tokenCheck, routes } = options;
   const cors = corsHeaders(config);
   return (req, res) => {
+    const started = Date.now();
+    res.once('finish', () => {
+      if (log.level !== 'DEBUG') return;
+      log.debug(`${req.method} ${redactUrl(req.url)} ${res.statusCode} (client ${clientAddress(req, config.trustXheaders)}, ${Date.now() - started} ms)`);
+    });
     void handle(req, res).catch((error: unknown) => {
       if (error instanceof HttpError) return sendError(res, error);
       log.error(`${req.method} ${redactUrl(req.url)}: ${(error as Error).stack ?? error}`);
@@ -127,6 +132,17 @@ export function stripBase(pathname: string, baseUrl: string): string | undefined
   const normalized = pathname.replace(/\/{2,}/g, '/');
   if (!normalized.startsWith(baseUrl) && normalized + '/' !== baseUrl) return undefined;
   return normalized.slice(baseUrl.length).replace(/\/$/, '');
+}
+
+/** The client's address; behind a trusted proxy, the one it reports (X-Real-Ip, else the first X-Forwarded-For). */
+export function clientAddress(req: IncomingMessage, trustXheaders: boolean): string {
+  if (trustXheaders) {
+    const real = req.headers['x-real-ip'];
+    if (typeof real === 'string' && real) return real.trim();
+    const forwarded = req.headers['x-forwarded-for'];
+    if (typeof forwarded === 'string' && forwarded) return forwarded.split(',')[0].trim();
+  }
+  return req.socket.remoteAddress ?? 'unknown';
 }
 
 /** A URL safe to log: any token in the query is hidden. */

@@ -479,6 +479,8 @@ export class Kernel {
     };
     send();
     handshake.timer = setInterval(send, PROBE_INTERVAL_MS);
+    // A first start has the manager's startup timeout; after a restart, clients are let in at the deadline anyway.
+    if (!this.#everReady) return;
     handshake.deadline = setTimeout(() => {
       this.#log.warn(
         `kernel ${this.id} (${this.name}) did not answer kernel_info within ${this.#options.kernelInfoTimeout} s; ` +

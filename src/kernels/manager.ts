@@ -1,11 +1,13 @@
 /**
- * The registry of running kernels: start, look up, list, shut down. Knows nothing of HTTP.
+ * The registry of running kernels: start (with limits, environment rules, working directory, seeding
+ * and the prespawned pool), look up, list, shut down, cull. Knows nothing of HTTP.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Logger } from '../log.ts';
 import { Kernel } from './kernel.ts';
+import { runSeed, seedApplies, type SeedNotebook } from './seed.ts';
 import { defaultKernelName, type KernelSpecStore } from './specs.ts';
 
 export class NoSuchKernelSpecError extends Error {
@@ -14,41 +16,80 @@ export class NoSuchKernelSpecError extends Error {
   }
 }
 
+/** A start refused because max_kernels kernels exist. */
+export class KernelLimitError extends Error {}
+/** A working directory outside the root directory. */
 export class InvalidPathError extends Error {}
+/** A kernel that did not come up, or whose seed notebook failed; it has been shut down. */
+export class KernelStartError extends Error {}
 
 export interface StartRequest {
   name?: string;
   /** API path (relative to the root dir) used as the kernel's working directory. */
   path?: string;
-  /** Variables from the client; when given, the kernel gets PATH plus these KERNEL_* variables only. */
+  /** Variables from the client (see #baseEnv for what passes). */
   env?: Record<string, string>;
+  /** Variables the gateway itself adds on top of its full environment (sessions: JPY_SESSION_NAME). */
+  extraEnv?: Record<string, string>;
 }
 
 export interface ManagerOptions {
   specs: KernelSpecStore;
   /** '' = python3 if installed, else the first kernelspec. */
   defaultKernelName: string;
+  /** When set, every start uses this kernelspec. */
+  forceKernelName?: string;
   runtimeDir: string;
   /** Kernels' working directories must lie inside this folder. */
   rootDir: string;
   kernelInfoTimeout: number;
+  /** Seconds a new kernel has to answer kernel_info before its start fails. */
+  kernelStartupTimeout?: number;
+  /** 0: unbounded. */
+  maxKernels?: number;
+  /** Client variables (besides KERNEL_*) a start request may pass. */
+  envWhitelist?: readonly string[];
+  /** Gateway variables passed when a start request carries an env. */
+  envProcessWhitelist?: readonly string[];
+  seed?: SeedNotebook;
+  /** Kernels of the default kernelspec kept ready for POST /api/kernels. */
+  prespawnCount?: number;
+  cull?: { idleTimeout: number; interval: number; connected: boolean; busy: boolean };
   log: Logger;
   /** The gateway's environment (kernels inherit it when a start request has no env). */
   env?: NodeJS.ProcessEnv;
 }
 
+/** Variables a client may send that do not change what kernel it gets (so a pooled kernel serves it). */
+const POOL_NEUTRAL_ENV = new Set(['KERNEL_LAUNCH_TIMEOUT']);
+
 export class KernelManager {
   readonly #kernels = new Map<string, Kernel>();
+  /** Prespawned kernels, ready and seeded, not yet handed out (not listed; they count toward the limit). */
+  readonly #pool: Kernel[] = [];
+  #pending = 0;
+  /** Kernels between spawn and hand-out (or pool), so a shutdown or an exit reaches them too. */
+  readonly #starting = new Set<Kernel>();
+  #poolFilling = 0;
+  #closed = false;
+  #culler: NodeJS.Timeout | undefined;
   readonly #options: ManagerOptions;
-  /** Called with each kernel as it is added; the bridge attaches here. */
+  readonly #rootDir: string;
+  /** Called with each kernel as it is handed out; the bridge attaches here. */
   readonly addedListeners = new Set<(kernel: Kernel) => void>();
 
   constructor(options: ManagerOptions) {
     this.#options = options;
+    this.#rootDir = realpathSync(resolve(options.rootDir));
+    const cull = options.cull;
+    if (cull && cull.idleTimeout > 0) {
+      this.#culler = setInterval(() => void this.cull(), cull.interval * 1000);
+      this.#culler.unref();
+    }
   }
 
   get defaultKernelName(): string {
-    return defaultKernelName(this.#options.specs, this.#options.defaultKernelName);
+    return this.#options.forceKernelName || defaultKernelName(this.#options.specs, this.#options.defaultKernelName);
   }
 
   get(id: string): Kernel | undefined {
@@ -59,32 +100,29 @@ export class KernelManager {
     return [...this.#kernels.values()];
   }
 
-  /** Launch a kernel; resolves once its process is spawned (it becomes ready in the background). */
+  /** Kernels running or starting, the pool included: what max_kernels limits. */
+  get count(): number {
+    return this.#kernels.size + this.#pool.length + this.#pending;
+  }
+
+  /** Start a kernel, or hand out a prespawned one; resolves once it is ready (and seeded). */
   async start(request: StartRequest = {}): Promise<Kernel> {
-    const name = request.name || this.defaultKernelName;
+    const name = (this.#options.forceKernelName || request.name || this.defaultKernelName).toLowerCase();
     const spec = this.#options.specs.get(name);
-    if (!spec) throw new NoSuchKernelSpecError(name, this.#options.specs.names());
-    const kernel = new Kernel({
-      id: randomUUID(),
-      spec,
-      runtimeDir: this.#options.runtimeDir,
-      cwd: this.#workingDir(request.path),
-      env: this.#baseEnv(request.env),
-      ip: '127.0.0.1',
-      log: this.#options.log,
-      kernelInfoTimeout: this.#options.kernelInfoTimeout,
-    });
-    kernel.lifecycleListeners.add((event) => {
-      if (event === 'dead' || event === 'shutdown') this.#kernels.delete(kernel.id);
-    });
-    this.#kernels.set(kernel.id, kernel);
+    if (!spec) throw new NoSuchKernelSpecError(request.name || name, this.#options.specs.names());
+    const pooled = this.#fromPool(spec.name, request);
+    if (pooled) return pooled;
+    this.#checkLimit();
+    const cwd = this.#workingDir(request);
+    const env = { ...this.#baseEnv(request.env), ...request.extraEnv };
+    this.#pending++;
+    let kernel: Kernel;
     try {
-      await kernel.start();
-    } catch (error) {
-      this.#kernels.delete(kernel.id);
-      throw error;
+      kernel = await this.#launch(spec.name, cwd, env);
+    } finally {
+      this.#pending--;
     }
-    for (const listener of this.addedListeners) listener(kernel);
+    this.#register(kernel);
     return kernel;
   }
 
@@ -97,34 +135,197 @@ export class KernelManager {
     return true;
   }
 
+  /** Stop everything: the culler, the pool, every kernel. */
   async shutdownAll(): Promise<void> {
-    await Promise.all(this.list().map((kernel) => this.shutdown(kernel.id)));
+    this.#closed = true;
+    clearInterval(this.#culler);
+    const all = [...this.list(), ...this.#pool.splice(0), ...this.#starting];
+    await Promise.all(all.map((kernel) => kernel.shutdown()));
+    this.#kernels.clear();
+  }
+
+  /** Last resort on process exit: kill every kernel process group now. */
+  killAll(): void {
+    for (const kernel of [...this.#kernels.values(), ...this.#pool, ...this.#starting]) kernel.killNow();
+  }
+
+  /** Start prespawned kernels until the pool holds prespawn_count (within max_kernels). */
+  fillPool(): void {
+    const target = this.#options.prespawnCount ?? 0;
+    while (!this.#closed && this.#pool.length + this.#poolFilling < target && this.#hasRoom()) {
+      this.#poolFilling++;
+      this.#pending++;
+      const name = this.defaultKernelName;
+      void this.#launch(name, this.#rootDir, { ...(this.#options.env ?? process.env) })
+        .then((kernel) => {
+          if (this.#closed) return void kernel.shutdown();
+          this.#pool.push(kernel);
+          kernel.lifecycleListeners.add((event) => {
+            if (event !== 'dead' && event !== 'shutdown') return;
+            const at = this.#pool.indexOf(kernel);
+            if (at >= 0) {
+              this.#pool.splice(at, 1);
+              this.fillPool();
+            }
+          });
+          this.#options.log.info(`prespawned kernel ${kernel.id} (${name}) is ready`);
+        })
+        .catch((error: Error) => this.#options.log.error(`could not prespawn a ${name} kernel: ${error.message}`))
+        .finally(() => {
+          this.#poolFilling--;
+          this.#pending--;
+        });
+    }
+  }
+
+  /** One culling sweep (Jupyter Server's rules); returns the ids shut down. */
+  async cull(now = Date.now()): Promise<string[]> {
+    const cull = this.#options.cull;
+    if (!cull) return [];
+    const culled: string[] = [];
+    for (const kernel of this.list()) {
+      const override = kernel.spec.spec.metadata.cull_idle_timeout;
+      const timeout = typeof override === 'number' ? override : cull.idleTimeout;
+      const idleSeconds = (now - kernel.lastActivity.getTime()) / 1000;
+      if (kernel.executionState === 'dead') {
+        culled.push(kernel.id);
+      } else if (
+        timeout > 0 &&
+        idleSeconds > timeout &&
+        (cull.busy || kernel.executionState !== 'busy') &&
+        (cull.connected || kernel.connections === 0)
+      ) {
+        this.#options.log.info(
+          `culling kernel ${kernel.id} (${kernel.name}): idle for ${Math.round(idleSeconds)} s (timeout ${timeout} s), ` +
+            `state ${kernel.executionState}, ${kernel.connections} connection(s)`,
+        );
+        culled.push(kernel.id);
+      }
+    }
+    await Promise.all(culled.map((id) => this.shutdown(id)));
+    return culled;
+  }
+
+  #hasRoom(): boolean {
+    const max = this.#options.maxKernels ?? 0;
+    return max <= 0 || this.count < max;
+  }
+
+  #checkLimit(): void {
+    if (!this.#hasRoom()) {
+      const max = this.#options.maxKernels;
+      throw new KernelLimitError(`Kernel limit reached: ${max} kernels are running or starting (--max-kernels ${max})`);
+    }
+  }
+
+  #fromPool(name: string, request: StartRequest): Kernel | undefined {
+    if (request.path || request.extraEnv) return undefined;
+    if (request.env && Object.keys(request.env).some((key) => !POOL_NEUTRAL_ENV.has(key))) return undefined;
+    const at = this.#pool.findIndex((kernel) => kernel.name === name && kernel.ready);
+    if (at < 0) return undefined;
+    const [kernel] = this.#pool.splice(at, 1);
+    this.#register(kernel);
+    this.fillPool();
+    return kernel;
+  }
+
+  #register(kernel: Kernel): void {
+    kernel.lifecycleListeners.add((event) => {
+      if (event === 'dead' || event === 'shutdown') this.#kernels.delete(kernel.id);
+    });
+    this.#kernels.set(kernel.id, kernel);
+    for (const listener of this.addedListeners) listener(kernel);
+  }
+
+  /** Spawn, wait until it answers kernel_info, seed it; on any failure shut it down and throw. */
+  async #launch(name: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Kernel> {
+    const spec = this.#options.specs.get(name);
+    if (!spec) throw new NoSuchKernelSpecError(name, this.#options.specs.names());
+    const kernel = new Kernel({
+      id: randomUUID(),
+      spec,
+      runtimeDir: this.#options.runtimeDir,
+      cwd,
+      env,
+      ip: '127.0.0.1',
+      log: this.#options.log,
+      kernelInfoTimeout: this.#options.kernelInfoTimeout,
+    });
+    this.#starting.add(kernel);
+    try {
+      await kernel.start();
+      const timeout = this.#options.kernelStartupTimeout ?? 60;
+      if (!(await kernel.whenReady(timeout * 1000))) {
+        const why = this.#closed
+          ? 'the gateway is shutting down'
+          : kernel.reason || `it did not answer kernel_info within ${timeout} s (--kernel-startup-timeout)`;
+        await kernel.shutdown();
+        throw new KernelStartError(`kernel ${name} did not start: ${why}`);
+      }
+      if (seedApplies(this.#options.seed, kernel)) {
+        try {
+          await runSeed(kernel, this.#options.seed);
+        } catch (error) {
+          await kernel.shutdown();
+          throw new KernelStartError((error as Error).message);
+        }
+      }
+      return kernel;
+    } finally {
+      this.#starting.delete(kernel);
+    }
   }
 
   /** The environment a kernel starts from (before its kernelspec's env; see composeKernelEnv). */
   #baseEnv(requested: Record<string, string> | undefined): NodeJS.ProcessEnv {
     const gatewayEnv = this.#options.env ?? process.env;
     if (!requested) return { ...gatewayEnv };
-    // As the reference gateway: a client that sends env gets PATH plus its KERNEL_* variables, nothing else of ours.
+    // As the reference gateway: a client that sends env gets PATH, the gateway variables the operator
+    // listed, and its own KERNEL_* and whitelisted variables; nothing else of ours.
     const env: NodeJS.ProcessEnv = {};
     if (gatewayEnv.PATH !== undefined) env.PATH = gatewayEnv.PATH;
+    for (const name of this.#options.envProcessWhitelist ?? []) {
+      if (gatewayEnv[name] !== undefined) env[name] = gatewayEnv[name];
+    }
+    const allowed = new Set(this.#options.envWhitelist ?? []);
     for (const [key, value] of Object.entries(requested)) {
-      if (key.startsWith('KERNEL_')) env[key] = value;
+      if (key.startsWith('KERNEL_') || allowed.has(key)) env[key] = value;
     }
     return env;
   }
 
-  /** `path` below the root dir, walked up to the nearest existing directory; never outside the root. */
-  #workingDir(path: string | undefined): string {
-    const root = resolve(this.#options.rootDir);
-    if (!path) return root;
-    const target = resolve(root, path.replace(/^\/+/, ''));
-    const rel = relative(root, target);
-    if (rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
-      throw new InvalidPathError(`path "${path}" lies outside the gateway's root directory`);
+  /**
+   * The kernel's working directory: `path` below the root dir (walked up to the nearest existing
+   * folder, as Jupyter Server does), else KERNEL_WORKING_DIR when it exists, else the root dir.
+   * Anything outside the root dir is refused.
+   */
+  #workingDir(request: StartRequest): string {
+    const root = this.#rootDir;
+    const outside = (target: string) => {
+      const rel = relative(root, target);
+      return rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..');
+    };
+    if (request.path) {
+      const target = resolve(root, request.path.replace(/^\/+/, ''));
+      if (outside(target)) throw new InvalidPathError(`path "${request.path}" lies outside the gateway's root directory`);
+      let dir = target;
+      while (dir !== root && !isDirectory(dir)) dir = dirname(dir);
+      if (outside(realpathSync(dir))) throw new InvalidPathError(`path "${request.path}" leads outside the gateway's root directory`);
+      return dir;
     }
-    let dir = target;
-    while (dir !== root && !(existsSync(dir) && statSync(dir).isDirectory())) dir = dirname(dir);
-    return dir;
+    const requested = request.env?.KERNEL_WORKING_DIR;
+    if (requested) {
+      const target = resolve(root, requested);
+      if (outside(target) || (isDirectory(target) && outside(realpathSync(target)))) {
+        throw new InvalidPathError(`KERNEL_WORKING_DIR "${requested}" lies outside the gateway's root directory (--root-dir)`);
+      }
+      if (isDirectory(target)) return target;
+      this.#options.log.info(`KERNEL_WORKING_DIR "${requested}" does not exist here; using ${root}`);
+    }
+    return root;
   }
+}
+
+function isDirectory(path: string): boolean {
+  return existsSync(path) && statSync(path).isDirectory();
 }
