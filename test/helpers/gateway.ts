@@ -181,6 +181,27 @@ export interface Gateway {
 
 const running = new Set<Gateway>();
 
+// If this test process ends abruptly (uncaught error, Ctrl-C, a `timeout` wrapper), SIGTERM the
+// gateways it started so they shut their kernels down instead of lingering as orphans.
+function terminateRunningGateways(): void {
+  for (const gw of running) {
+    if (!gw.exited) {
+      try {
+        gw.proc.kill('SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+process.on('exit', terminateRunningGateways);
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.once(signal, () => {
+    terminateRunningGateways();
+    process.exit(code);
+  });
+}
+
 function writeTestKernelspec(jupyterPath: string): void {
   const dir = join(jupyterPath, 'kernels', TEST_SPEC_NAME);
   mkdirSync(dir, { recursive: true });

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import type { KernelMessage } from '@jupyterlab/services';
 import { serialize as jlSerialize, deserialize as jlDeserialize } from '@jupyterlab/services/lib/kernel/serialize.js';
+import { validateMessage as jlValidateMessage } from '@jupyterlab/services/lib/kernel/validate.js';
 import type { Gateway } from './gateway.ts';
 
 export const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
@@ -261,6 +262,8 @@ interface Waiter {
 export class KernelClient {
   readonly messages: Received[] = [];
   readonly decodeErrors: string[] = [];
+  /** Messages JupyterLab's own validator (kernel/validate.ts) rejects. */
+  readonly validationErrors: string[] = [];
   closeInfo: CloseInfo | undefined;
   private waiters: Waiter[] = [];
   private closeWaiters: ((c: CloseInfo) => void)[] = [];
@@ -335,6 +338,12 @@ export class KernelClient {
       this.decodeErrors.push(`${(err as Error).message} (frame of ${buf.length} bytes, binary=${isBinary})`);
       return;
     }
+    try {
+      jlValidateMessage(decoded);
+    } catch (err) {
+      const h = (decoded as { header?: { msg_type?: string } }).header;
+      this.validationErrors.push(`${h?.msg_type ?? '?'}: ${(err as Error).message}`);
+    }
     const d = decoded as unknown as Record<string, unknown>;
     const rawBuffers = (d.buffers as (DataView | ArrayBuffer)[] | undefined) ?? [];
     const msg: Received = {
@@ -381,8 +390,16 @@ export class KernelClient {
       if (m.parent_header?.msg_type) s += `<-${m.parent_header.msg_type}`;
       return s;
     });
-    const errs = this.decodeErrors.length > 0 ? `; DECODE ERRORS: ${this.decodeErrors.join(' | ')}` : '';
+    let errs = this.decodeErrors.length > 0 ? `; DECODE ERRORS: ${this.decodeErrors.join(' | ')}` : '';
+    if (this.validationErrors.length > 0) errs += `; INVALID (per JupyterLab): ${this.validationErrors.join(' | ')}`;
     return `${this.messages.length} messages [${items.join(', ')}]${errs}`;
+  }
+
+  /** Throws if any received frame could not be decoded or fails JupyterLab's message validation. */
+  assertClean(): void {
+    if (this.decodeErrors.length > 0 || this.validationErrors.length > 0) {
+      throw new Error(`[${this.label}] bad frames received: decode errors [${this.decodeErrors.join(' | ')}], invalid messages [${this.validationErrors.join(' | ')}]`);
+    }
   }
 
   /** Resolves with the first message (already received or future) matching `pred`. */
@@ -479,13 +496,18 @@ export interface ExecuteResult {
   stdout: string;
 }
 
-export function executeContent(code: string, allowStdin = false) {
-  return { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: allowStdin, stop_on_error: true };
+/**
+ * execute_request content. Note ipykernel's stop_on_error: after an error reply it aborts execute
+ * requests that reach it in the next instants (status "aborted"), so requests that are expected to
+ * fail and are followed by more code use stopOnError = false.
+ */
+export function executeContent(code: string, allowStdin = false, stopOnError = true) {
+  return { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: allowStdin, stop_on_error: stopOnError };
 }
 
 /** Sends execute_request and waits for both execute_reply and the iopub idle it caused. */
-export async function execute(c: KernelClient, code: string, timeoutMs = 20000): Promise<ExecuteResult> {
-  const request = c.request('shell', 'execute_request', executeContent(code));
+export async function execute(c: KernelClient, code: string, timeoutMs = 20000, stopOnError = true): Promise<ExecuteResult> {
+  const request = c.request('shell', 'execute_request', executeContent(code, false, stopOnError));
   return finishExecute(c, request, timeoutMs);
 }
 
