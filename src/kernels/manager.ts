@@ -224,6 +224,8 @@ export class KernelManager {
     const at = this.#pool.findIndex((kernel) => kernel.name === name && kernel.ready);
     if (at < 0) return undefined;
     const [kernel] = this.#pool.splice(at, 1);
+    // Its idle time in the pool is not the client's: culling counts from the hand-out.
+    kernel.lastActivity = new Date();
     this.#register(kernel);
     this.fillPool();
     return kernel;

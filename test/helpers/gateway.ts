@@ -143,6 +143,11 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** How long to wait for the "is available at" line. */
   readyTimeoutMs?: number;
+  /**
+   * With token: null, the token the gateway was given another way (KG_AUTH_TOKEN, a config file):
+   * used as `gw.token`, and no logged token URL is waited for.
+   */
+  knownToken?: string;
 }
 
 export interface StopResult {
@@ -270,7 +275,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   // A generated token is logged in a URL (possibly on a line after the "is available at" one).
   let tokenUrl: string | undefined;
   const tokenUrlRe = /(https?:\/\/\S*[?&]token=[^\s&]+)/;
-  if (token === null) {
+  if (token === null && opts.knownToken === undefined) {
     const until = Date.now() + 3000;
     let m: RegExpMatchArray | null;
     while (!(m = stderr.match(tokenUrlRe)) && Date.now() < until && !exitInfo) await sleep(25);
@@ -289,7 +294,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
     url,
     origin: parsed.origin,
     wsUrl: url.replace(/^http/, 'ws'),
-    token: token === null ? (loggedToken ?? '') : token,
+    token: token === null ? (opts.knownToken ?? loggedToken ?? '') : token,
     loggedUrl,
     tokenUrl,
     port: Number(parsed.port),
@@ -557,4 +562,80 @@ export function checkKernelModel(m: unknown, context: string): KernelModel {
   if (typeof k.connections !== 'number' || !Number.isInteger(k.connections)) problems.push(`connections ${JSON.stringify(k.connections)} is not an integer`);
   if (problems.length > 0) throw new Error(`${context}: bad kernel model (${problems.join('; ')}): ${JSON.stringify(m)}`);
   return k as unknown as KernelModel;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateways that are expected not to start, and extra kernelspecs
+
+export interface ExitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  stdout: string;
+  /** True when it was still running at the deadline and had to be killed. */
+  timedOut: boolean;
+}
+
+/**
+ * Runs `node bin/kernelgateway.js --port 0 [--auth-token X] …args` in a fresh runtime dir and
+ * JUPYTER_PATH (as startGateway does) and waits for it to exit on its own, for start-up failures.
+ * A gateway that is still running after `timeoutMs` (or that starts listening) is SIGTERMed, then
+ * killed, and reported with timedOut = true.
+ */
+export async function runGatewayToExit(opts: StartOptions & { timeoutMs?: number } = {}): Promise<ExitResult> {
+  const root = mkdtempSync(join(tmpdir(), 'kg-it-exit-'));
+  const runtimeDir = join(root, 'runtime');
+  const jupyterPath = join(root, 'jupyter');
+  mkdirSync(runtimeDir, { recursive: true });
+  writeTestKernelspec(jupyterPath);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith('KG_') || k.startsWith('JUPYTER_')) continue;
+    env[k] = v;
+  }
+  Object.assign(env, { JUPYTER_RUNTIME_DIR: runtimeDir, JUPYTER_PATH: jupyterPath, PYDEVD_DISABLE_FILE_VALIDATION: '1' }, opts.env);
+  const token = opts.token === undefined ? `tok-${Math.random().toString(36).slice(2)}` : opts.token;
+  const args = [GATEWAY_BIN, '--port', '0', ...(token !== null ? ['--auth-token', token] : []), ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  let timedOut = false;
+  const timeoutMs = opts.timeoutMs ?? 15000;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill('SIGTERM');
+    setTimeout(() => proc.kill('SIGKILL'), 10000).unref();
+  }, timeoutMs);
+  const result = await exited;
+  clearTimeout(timer);
+  // Let the pipes drain.
+  await sleep(50);
+  rmSync(root, { recursive: true, force: true });
+  return { ...result, stderr, stdout, timedOut };
+}
+
+/** Writes <jupyterPath>/kernels/<name>/kernel.json (the gateway rescans kernelspecs on every lookup). */
+export function writeKernelspec(jupyterPath: string, name: string, spec: Record<string, unknown>): void {
+  const dir = join(jupyterPath, 'kernels', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'kernel.json'), JSON.stringify(spec, null, 1));
+}
+
+/** nbformat 4 notebook JSON with the given cells; metadata names the python3 kernelspec and `language`. */
+export function seedNotebook(cells: Array<{ type: 'code' | 'markdown'; source: string }>, language = 'python'): string {
+  return JSON.stringify({
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language }, language_info: { name: language } },
+    cells: cells.map((c, i) =>
+      c.type === 'code'
+        ? { id: `c${i}`, cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source: c.source }
+        : { id: `c${i}`, cell_type: 'markdown', metadata: {}, source: c.source },
+    ),
+  });
 }

@@ -186,6 +186,8 @@ export interface ConnectOptions {
   /** Extra query string appended to the URL (without '?'/'&'). */
   query?: string;
   timeoutMs?: number;
+  /** TLS client options for wss:// (a CA to trust, a client certificate and key). */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
 }
 
 export interface CloseInfo {
@@ -205,7 +207,7 @@ function wsOptions(gw: Gateway, opts: ConnectOptions): WebSocket.ClientOptions {
   const headers: Record<string, string> = { ...opts.headers };
   const token = opts.token ?? gw.token;
   if (opts.auth === 'header' && token !== '') headers.Authorization = `token ${token}`;
-  return { headers, handshakeTimeout: opts.timeoutMs ?? 30000 };
+  return { headers, handshakeTimeout: opts.timeoutMs ?? 30000, ...opts.tls };
 }
 
 /**
@@ -569,4 +571,22 @@ export const ECHO_COMM_TARGET_CODE = [
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/**
+ * Connects to `kernelId`, runs `code`, closes, and returns what it printed on stdout. Throws (with the
+ * reply) when the execution does not end with status ok.
+ */
+export async function runInKernel(gw: Gateway, kernelId: string, code: string, opts: ConnectOptions = {}, timeoutMs = 20000): Promise<string> {
+  const c = await KernelClient.connect(gw, kernelId, { timeoutMs, ...opts });
+  try {
+    const r = await execute(c, code, timeoutMs);
+    if (r.reply.content.status !== 'ok') {
+      const err = r.reply.content as { ename?: string; evalue?: string };
+      throw new Error(`running ${JSON.stringify(code)} in kernel ${kernelId}: status ${r.reply.content.status} ${err.ename ?? ''}: ${err.evalue ?? ''}`);
+    }
+    return r.stdout;
+  } finally {
+    await c.closeAndWait();
+  }
 }
