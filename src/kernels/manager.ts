@@ -309,17 +309,20 @@ export class KernelManager {
     };
     if (request.path) {
       const target = resolve(root, request.path.replace(/^\/+/, ''));
-      if (outside(target)) throw new InvalidPathError(`path "${request.path}" lies outside the gateway's root directory`);
+      if (outside(target)) throw new InvalidPathError(`path "${request.path}" lies outside the gateway's root directory ${root}`);
       let dir = target;
       while (dir !== root && !isDirectory(dir)) dir = dirname(dir);
-      if (outside(realpathSync(dir))) throw new InvalidPathError(`path "${request.path}" leads outside the gateway's root directory`);
+      if (outside(realpathSync(dir))) throw new InvalidPathError(`path "${request.path}" leads outside the gateway's root directory ${root}`);
       return dir;
     }
     const requested = request.env?.KERNEL_WORKING_DIR;
     if (requested) {
       const target = resolve(root, requested);
       if (outside(target) || (isDirectory(target) && outside(realpathSync(target)))) {
-        throw new InvalidPathError(`KERNEL_WORKING_DIR "${requested}" lies outside the gateway's root directory (--root-dir)`);
+        throw new InvalidPathError(
+          `KERNEL_WORKING_DIR "${requested}" lies outside the gateway's root directory ${root}; ` +
+            'start the gateway with --root-dir set to a folder that contains it',
+        );
       }
       if (isDirectory(target)) return target;
       this.#options.log.info(`KERNEL_WORKING_DIR "${requested}" does not exist here; using ${root}`);
