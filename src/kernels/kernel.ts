@@ -334,10 +334,13 @@ export class Kernel {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     // As jupyter_client: interrupt first, so a kernel stuck in a computation reaches its shutdown handler.
     // Not while it is still starting: SIGINT during interpreter start-up is a fatal error, not an interrupt.
-    if (this.#ready) await this.interrupt();
-    this.#sendControl('shutdown_request', { restart });
-    if (await this.#waitExit(2500)) return;
-    this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
+    if (this.#ready) {
+      await this.interrupt();
+      this.#sendControl('shutdown_request', { restart });
+      if (await this.#waitExit(2500)) return;
+      this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
+    }
+    // A kernel that has not answered kernel_info will not answer shutdown_request either.
     signalGroup(child, 'SIGTERM');
     if (await this.#waitExit(2500)) return;
     this.#log.warn(`kernel ${this.id} did not exit after SIGTERM; sending SIGKILL`);

@@ -60,9 +60,6 @@ export interface ManagerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Variables a client may send that do not change what kernel it gets (so a pooled kernel serves it). */
-const POOL_NEUTRAL_ENV = new Set(['KERNEL_LAUNCH_TIMEOUT']);
-
 export class KernelManager {
   readonly #kernels = new Map<string, Kernel>();
   /** Prespawned kernels, ready and seeded, not yet handed out (not listed; they count toward the limit). */
@@ -70,7 +67,8 @@ export class KernelManager {
   #pending = 0;
   /** Kernels between spawn and hand-out (or pool), so a shutdown or an exit reaches them too. */
   readonly #starting = new Set<Kernel>();
-  #poolFilling = 0;
+  /** Pool kernels being started; a request may claim one when the limit leaves no room for another. */
+  readonly #refills: Array<{ name: string; kernel: Promise<Kernel | undefined>; claimed: boolean }> = [];
   #closed = false;
   #culler: NodeJS.Timeout | undefined;
   readonly #options: ManagerOptions;
@@ -110,7 +108,7 @@ export class KernelManager {
     const name = (this.#options.forceKernelName || request.name || this.defaultKernelName).toLowerCase();
     const spec = this.#options.specs.get(name);
     if (!spec) throw new NoSuchKernelSpecError(request.name || name, this.#options.specs.names());
-    const pooled = this.#fromPool(spec.name, request);
+    const pooled = await this.#fromPool(spec.name, request);
     if (pooled) return pooled;
     this.#checkLimit();
     const cwd = this.#workingDir(request);
@@ -152,11 +150,11 @@ export class KernelManager {
   /** Start prespawned kernels until the pool holds prespawn_count (within max_kernels). */
   fillPool(): void {
     const target = this.#options.prespawnCount ?? 0;
-    while (!this.#closed && this.#pool.length + this.#poolFilling < target && this.#hasRoom()) {
-      this.#poolFilling++;
+    while (!this.#closed && this.#pool.length + this.#refills.length < target && this.#hasRoom()) {
       this.#pending++;
       const name = this.defaultKernelName;
-      void this.#launch(name, this.#rootDir, { ...(this.#options.env ?? process.env) })
+      const refill = { name, kernel: Promise.resolve<Kernel | undefined>(undefined), claimed: false };
+      refill.kernel = this.#launch(name, this.#rootDir, { ...(this.#options.env ?? process.env) })
         .then((kernel) => {
           if (this.#closed) return void kernel.shutdown();
           this.#pool.push(kernel);
@@ -169,12 +167,17 @@ export class KernelManager {
             }
           });
           this.#options.log.info(`prespawned kernel ${kernel.id} (${name}) is ready`);
+          return kernel;
         })
-        .catch((error: Error) => this.#options.log.error(`could not prespawn a ${name} kernel: ${error.message}`))
+        .catch((error: Error) => {
+          this.#options.log.error(`could not prespawn a ${name} kernel: ${error.message}`);
+          return undefined;
+        })
         .finally(() => {
-          this.#poolFilling--;
+          this.#refills.splice(this.#refills.indexOf(refill), 1);
           this.#pending--;
         });
+      this.#refills.push(refill);
     }
   }
 
@@ -218,12 +221,23 @@ export class KernelManager {
     }
   }
 
-  #fromPool(name: string, request: StartRequest): Kernel | undefined {
-    if (request.path || request.extraEnv) return undefined;
-    if (request.env && Object.keys(request.env).some((key) => !POOL_NEUTRAL_ENV.has(key))) return undefined;
-    const at = this.#pool.findIndex((kernel) => kernel.name === name && kernel.ready);
-    if (at < 0) return undefined;
-    const [kernel] = this.#pool.splice(at, 1);
+  /**
+   * A pooled kernel for a request that asks for nothing it lacks: its kernelspec, no path and no env
+   * (a request with env gets a different environment, see #baseEnv). One still starting is waited for,
+   * rather than refusing the request because the refill holds the last place under max_kernels.
+   */
+  async #fromPool(name: string, request: StartRequest): Promise<Kernel | undefined> {
+    if (request.path || request.env || request.extraEnv) return undefined;
+    let kernel = this.#pool.find((candidate) => candidate.name === name && candidate.ready);
+    if (!kernel && !this.#hasRoom()) {
+      const refill = this.#refills.find((candidate) => candidate.name === name && !candidate.claimed);
+      if (refill) {
+        refill.claimed = true;
+        kernel = await refill.kernel;
+      }
+    }
+    if (!kernel || !this.#pool.includes(kernel)) return undefined;
+    this.#pool.splice(this.#pool.indexOf(kernel), 1);
     // Its idle time in the pool is not the client's: culling counts from the hand-out.
     kernel.lastActivity = new Date();
     this.#register(kernel);
@@ -233,7 +247,10 @@ export class KernelManager {
 
   #register(kernel: Kernel): void {
     kernel.lifecycleListeners.add((event) => {
-      if (event === 'dead' || event === 'shutdown') this.#kernels.delete(kernel.id);
+      if (event !== 'dead' && event !== 'shutdown') return;
+      this.#kernels.delete(kernel.id);
+      // Its place under max_kernels may be what the pool was waiting for.
+      this.fillPool();
     });
     this.#kernels.set(kernel.id, kernel);
     for (const listener of this.addedListeners) listener(kernel);

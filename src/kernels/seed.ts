@@ -13,8 +13,8 @@ export interface SeedNotebook {
   language: string;
   /** The notebook's kernelspec name, if it names one. */
   kernelName: string | undefined;
-  /** Source of each code cell, in order (empty cells left out). */
-  cells: string[];
+  /** Each code cell, in order (empty ones left out), with its 1-based position in the notebook. */
+  cells: Array<{ number: number; source: string }>;
 }
 
 export class SeedError extends Error {}
@@ -62,13 +62,13 @@ export function parseSeedNotebook(text: string, uri: string): SeedNotebook {
   const languageInfo = isObject(metadata.language_info) ? metadata.language_info : {};
   const language = [kernelspec.language, languageInfo.name].find((v): v is string => typeof v === 'string' && v !== '');
   if (!language) throw new SeedError(`seed notebook ${uri} does not say its language (metadata.kernelspec.language or metadata.language_info.name)`);
-  const cells: string[] = [];
+  const cells: SeedNotebook['cells'] = [];
   notebook.cells.forEach((cell, index) => {
     if (!isObject(cell)) throw new SeedError(`seed notebook ${uri}: cell ${index + 1} is not an object`);
     if (cell.cell_type !== 'code') return;
     const source = Array.isArray(cell.source) ? cell.source.join('') : cell.source;
     if (typeof source !== 'string') throw new SeedError(`seed notebook ${uri}: cell ${index + 1} has no source`);
-    if (source.trim() !== '') cells.push(source);
+    if (source.trim() !== '') cells.push({ number: index + 1, source });
   });
   return {
     uri,
@@ -102,9 +102,9 @@ export async function runSeed(kernel: Kernel, seed: SeedNotebook): Promise<void>
   const channels = kernel.openChannels(`seed-${factory.session}`, onReply);
   kernel.lifecycleListeners.add(onLifecycle);
   try {
-    for (const [index, code] of seed.cells.entries()) {
+    for (const cell of seed.cells) {
       const message = factory.message('execute_request', {
-        code,
+        code: cell.source,
         silent: false,
         store_history: false,
         user_expressions: {},
@@ -117,7 +117,7 @@ export async function runSeed(kernel: Kernel, seed: SeedNotebook): Promise<void>
       });
       if (reply.status !== 'ok') {
         const detail = reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : `status ${String(reply.status)}`;
-        throw new SeedError(`seed notebook ${seed.uri}: code cell ${index + 1} failed: ${detail}`);
+        throw new SeedError(`seed notebook ${seed.uri}: cell ${cell.number} failed: ${detail}`);
       }
     }
   } finally {

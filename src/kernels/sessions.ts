@@ -56,7 +56,7 @@ export class SessionManager {
     return session;
   }
 
-  /** Change path, name, type or kernel; a new kernel name starts a new kernel and shuts the old one down. */
+  /** Change path, name, type or kernel (by id, or a new one by name); a replaced kernel is shut down. */
   async update(session: Session, update: SessionUpdate): Promise<Session> {
     if (update.path !== undefined) session.path = update.path;
     if (update.name !== undefined) session.name = update.name;
@@ -65,7 +65,8 @@ export class SessionManager {
       const old = session.kernelId;
       const kernel = await this.#kernelFor(update.kernel, session.path);
       session.kernelId = kernel.id;
-      if (old !== kernel.id && update.kernel.id === undefined) await this.kernels.shutdown(old);
+      // As Jupyter Server: the kernel the session leaves is shut down.
+      if (old !== kernel.id) await this.kernels.shutdown(old);
     }
     return session;
   }

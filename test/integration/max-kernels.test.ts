@@ -24,12 +24,14 @@ const test = suite('--max-kernels');
 let two: Gateway;
 let concurrent: Gateway;
 let pooled: Gateway;
+let refilling: Gateway;
 
 guardSuite(test, async () => {
-  [two, concurrent, pooled] = await Promise.all([
+  [two, concurrent, pooled, refilling] = await Promise.all([
     startGateway({ args: ['--max-kernels', '2'] }),
     startGateway({ args: ['--max-kernels', '2'] }),
     startGateway({ args: ['--prespawn-count', '1', '--max-kernels', '1'] }),
+    startGateway({ args: ['--prespawn-count', '1', '--max-kernels', '2'] }),
   ]);
 });
 
@@ -105,7 +107,26 @@ test('--prespawn-count 1 --max-kernels 1: after a DELETE a POST succeeds again',
   assertLimitRefusal(await post(pooled, {}), 1, 'POST after the replacement');
 });
 
+test('--prespawn-count 1 --max-kernels 2: a POST during the refill gets the refilling kernel, not a 403; a DELETE lets the pool refill', async () => {
+  await waitUntil(() => /prespawned kernel \S+ \(python3\) is ready/.test(refilling.stderr()), 30000, 'the prespawned kernel');
+  const first = await post(refilling, {});
+  assert.is(first.status, 201, first.text);
+  // The refill now holds the second place under the limit; this request must wait for it, not be refused.
+  const second = await post(refilling, {});
+  assert.is(second.status, 201, `POST during the refill: ${second.status} ${second.text}`);
+  assert.is.not(second.body.id, first.body.id);
+  assertLimitRefusal(await post(refilling, {}), 2, 'third POST');
+  assert.is((await deleteKernel(refilling, first.body.id)).status, 204);
+  const ids = [second.body.id];
+  await waitUntil(
+    () => refilling.connectionFiles().some((f) => !ids.some((id: string) => f === `kernel-${id}.json`)),
+    30000,
+    'the pool to refill after the DELETE',
+  );
+});
+
 shutdownTest(test, () => two, 'max 2');
 shutdownTest(test, () => concurrent, 'concurrent');
 shutdownTest(test, () => pooled, 'prespawn 1, max 1');
+shutdownTest(test, () => refilling, 'prespawn 1, max 2');
 test.run();

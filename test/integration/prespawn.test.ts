@@ -100,9 +100,9 @@ test('the pooled kernel was seeded: seeded == 42 before anything else ran', asyn
   assert.is(out, '42 True\n');
 });
 
-test('env with only KERNEL_LAUNCH_TIMEOUT still gets a pooled kernel', async () => {
+test('POST {"name": "python3"} also gets a pooled kernel', async () => {
   const before = gw.connectionFiles();
-  const { id } = await timedStart({ name: 'python3', env: { KERNEL_LAUNCH_TIMEOUT: '40' } });
+  const { id } = await timedStart({ name: 'python3' });
   assert.ok(before.includes(fileOf(id)), `kernel ${id} was freshly started, not taken from the pool`);
   await waitUntil(() => logCount(/prespawned kernel \S+ \(python3\) is ready/) >= 4, 30000, 'the refill to be ready');
 });
@@ -114,10 +114,13 @@ test('a POST with a path, or with other env, starts a fresh kernel (seeded too)'
   assert.not.ok(before.includes(fileOf(withPath.id)), 'a POST with a path got a pooled kernel');
   const withEnv = await timedStart({ env: { KERNEL_FOO: 'x' } });
   assert.not.ok(before.includes(fileOf(withEnv.id)), 'a POST with env KERNEL_FOO got a pooled kernel');
+  // Any env changes the kernel's environment (PATH plus whitelisted variables only), so it is never pooled.
+  const withTimeout = await timedStart({ env: { KERNEL_LAUNCH_TIMEOUT: '40' } });
+  assert.not.ok(before.includes(fileOf(withTimeout.id)), 'a POST with env KERNEL_LAUNCH_TIMEOUT got a pooled kernel');
   // The pool was not touched: its two kernels are still there.
   for (const f of before) assert.ok(existsSync(join(gw.runtimeDir, f)), `${f} went away`);
-  assert.is(gw.connectionFiles().length, 6);
-  assert.is((await listedIds()).length, 4);
+  assert.is(gw.connectionFiles().length, 7);
+  assert.is((await listedIds()).length, 5);
   assert.is(await runInKernel(gw, withEnv.id, 'import os; print(seeded, os.environ["KERNEL_FOO"])'), '42 x\n');
   console.log(
     `    POST /api/kernels latency: ${withPoolMs.toFixed(0)} ms with a ready pooled kernel, ` +
