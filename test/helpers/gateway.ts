@@ -218,27 +218,43 @@ function writeTestKernelspec(jupyterPath: string): void {
   writeFileSync(join(jupyterPath, 'secret.txt'), 'not for you either\n');
 }
 
+/**
+ * A fresh folder for one gateway (its cwd, runtime dir and JUPYTER_PATH with the test kernelspec) and the
+ * environment to run it in: ours without KG_* and JUPYTER_* variables, with Jupyter's config dir inside the
+ * folder and no virtualenv/conda prefix, so nothing from the developer's own setup reaches the test.
+ */
+function prepareGatewayDir(
+  prefix: string,
+  opts: StartOptions,
+): { root: string; runtimeDir: string; jupyterPath: string; env: Record<string, string> } {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const runtimeDir = join(root, 'runtime');
+  const jupyterPath = join(root, 'jupyter');
+  mkdirSync(runtimeDir, { recursive: true });
+  writeTestKernelspec(jupyterPath);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith('KG_') || k.startsWith('JUPYTER_') || k === 'VIRTUAL_ENV' || k === 'CONDA_PREFIX') continue;
+    env[k] = v;
+  }
+  Object.assign(
+    env,
+    { JUPYTER_RUNTIME_DIR: runtimeDir, JUPYTER_PATH: jupyterPath, JUPYTER_CONFIG_DIR: join(root, 'config'), PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+    opts.env,
+  );
+  return { root, runtimeDir, jupyterPath, env };
+}
+
 /** Starts `node bin/kernelgateway.js --port 0 …` and waits for its "is available at" line. */
 export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   if (!existsSync(join(REPO_ROOT, 'dist', 'kernelgateway.js'))) {
     throw new Error('dist/kernelgateway.js is missing: run `npm run build` first');
   }
-  const root = mkdtempSync(join(tmpdir(), 'kg-it-'));
-  const runtimeDir = join(root, 'runtime');
-  const jupyterPath = join(root, 'jupyter');
-  mkdirSync(runtimeDir, { recursive: true });
-  writeTestKernelspec(jupyterPath);
+  const { root, runtimeDir, jupyterPath, env } = prepareGatewayDir('kg-it-', opts);
 
   const tokenArgs: string[] = [];
   const token = opts.token === undefined ? `tok-${Math.random().toString(36).slice(2)}` : opts.token;
   if (token !== null) tokenArgs.push('--auth-token', token);
-
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('KG_') || k.startsWith('JUPYTER_')) continue;
-    env[k] = v;
-  }
-  Object.assign(env, { JUPYTER_RUNTIME_DIR: runtimeDir, JUPYTER_PATH: jupyterPath, PYDEVD_DISABLE_FILE_VALIDATION: '1' }, opts.env);
 
   const args = [GATEWAY_BIN, '--port', '0', ...tokenArgs, ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -583,17 +599,7 @@ export interface ExitResult {
  * killed, and reported with timedOut = true.
  */
 export async function runGatewayToExit(opts: StartOptions & { timeoutMs?: number } = {}): Promise<ExitResult> {
-  const root = mkdtempSync(join(tmpdir(), 'kg-it-exit-'));
-  const runtimeDir = join(root, 'runtime');
-  const jupyterPath = join(root, 'jupyter');
-  mkdirSync(runtimeDir, { recursive: true });
-  writeTestKernelspec(jupyterPath);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('KG_') || k.startsWith('JUPYTER_')) continue;
-    env[k] = v;
-  }
-  Object.assign(env, { JUPYTER_RUNTIME_DIR: runtimeDir, JUPYTER_PATH: jupyterPath, PYDEVD_DISABLE_FILE_VALIDATION: '1' }, opts.env);
+  const { root, runtimeDir, env } = prepareGatewayDir('kg-it-exit-', opts);
   const token = opts.token === undefined ? `tok-${Math.random().toString(36).slice(2)}` : opts.token;
   const args = [GATEWAY_BIN, '--port', '0', ...(token !== null ? ['--auth-token', token] : []), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
