@@ -22,6 +22,7 @@ import {
 import { createLogger } from './log.ts';
 import { startGateway } from './gateway.ts';
 import { VERSION } from './version.ts';
+import { connectionFileArg, isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
 
 function helpCli() {
   const cli = cac('kernelgateway');
@@ -87,6 +88,22 @@ async function generateConfig(configFile: string | undefined, answerYes: boolean
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `kernelgateway kernel -f <file>`: this program as the built-in JavaScript kernel.
+  if (argv[0] === 'kernel') {
+    const file = connectionFileArg(argv.slice(1));
+    if (!file) {
+      process.stderr.write('usage: kernelgateway kernel -f <connection_file>\n');
+      process.exitCode = 2;
+      return;
+    }
+    try {
+      await runKernel(file); // serves until shutdown, then exits the process itself
+    } catch (err) {
+      process.stderr.write(`kernelgateway kernel: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    }
+    return;
+  }
   if (argv.includes('--help-all')) {
     process.stdout.write(helpAllText(configSearchPath(process.env)));
     return;
@@ -163,7 +180,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`kernelgateway: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+// The kernel's I/O worker thread loads this same bundle; it must not run the command.
+if (!isJsKernelIoWorker()) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`kernelgateway: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

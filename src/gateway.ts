@@ -17,7 +17,8 @@ import { runtimeDir } from './kernels/launcher.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { SessionManager } from './kernels/sessions.ts';
-import { kernelSearchPath, KernelSpecStore } from './kernels/specs.ts';
+import { kernelSearchPath, KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
+import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
 import type { Logger } from './log.ts';
 import { VERSION } from './version.ts';
 
@@ -29,7 +30,7 @@ export interface Gateway {
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const specs = new KernelSpecStore(kernelSearchPath(), log);
+  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
   const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
   const manager = new KernelManager({
     specs,
@@ -115,6 +116,16 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       await new Promise<void>((resolve) => server.close(() => resolve()));
     })());
   return { url, manager, close };
+}
+
+/** The JavaScript kernel this very program runs (`kernelgateway kernel -f ...`), so a bare machine has a kernel. */
+function builtinJavascript(): KernelSpec {
+  return {
+    name: BUILTIN_JAVASCRIPT_NAME,
+    resourceDir: '',
+    spec: builtinJavascriptSpec(selfArgvPrefix()),
+    files: { 'logo-svg.svg': JAVASCRIPT_LOGO_SVG },
+  };
 }
 
 /** Load the seed notebook and check a kernelspec of its language exists; any problem stops start-up. */

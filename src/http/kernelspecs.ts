@@ -37,6 +37,12 @@ export function kernelSpecRoutes(specs: KernelSpecStore, defaultName: () => stri
       method: 'GET',
       pattern: /^kernelspecs\/([\w.\-%]+)\/(.+)$/,
       handler: ({ req, res, params }: RequestContext) => {
+        const inline = specs.builtinResource(params[0], params[1]);
+        if (inline !== undefined) {
+          const body = Buffer.from(inline, 'utf8');
+          res.writeHead(200, { 'Content-Type': CONTENT_TYPES[extname(params[1]).toLowerCase()] ?? 'application/octet-stream', 'Content-Length': body.length });
+          return void res.end(req.method === 'HEAD' ? undefined : body);
+        }
         const file = specs.resolveResource(params[0], params[1]);
         if (!file) throw new HttpError(404, `Kernel spec ${params[0]} has no resource ${params[1]}`);
         const stat = statSync(file);

@@ -21,9 +21,11 @@ export interface KernelSpecDict {
 export interface KernelSpec {
   /** The directory name, lowercased. */
   name: string;
-  /** Absolute path of the spec's folder. */
+  /** Absolute path of the spec's folder ('' for a built-in spec). */
   resourceDir: string;
   spec: KernelSpecDict;
+  /** A built-in spec's resource files, name -> content (it has no folder). */
+  files?: Record<string, string>;
 }
 
 const FALSY = new Set(['no', 'n', 'false', 'off', '0', '0.0']);
@@ -156,9 +158,13 @@ export class KernelSpecStore {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly warned = new Set<string>();
 
-  constructor(dirs: string[], log: Logger = createLogger()) {
+  private readonly builtins: KernelSpec[];
+
+  /** `builtins` are listed after the folders' specs, and hidden by an installed spec of the same name. */
+  constructor(dirs: string[], log: Logger = createLogger(), builtins: KernelSpec[] = []) {
     this.dirs = dirs.map((d) => path.resolve(d));
     this.log = log;
+    this.builtins = builtins;
   }
 
   /**
@@ -191,6 +197,7 @@ export class KernelSpecStore {
         found.set(name, spec && { name, resourceDir, spec });
       }
     }
+    for (const builtin of this.builtins) if (!found.has(builtin.name)) found.set(builtin.name, builtin);
     return [...found.values()]
       .filter((s): s is KernelSpec => s !== undefined)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -210,7 +217,7 @@ export class KernelSpecStore {
   resources(spec: KernelSpec): Record<string, string> {
     let files: string[];
     try {
-      files = fs.readdirSync(spec.resourceDir).sort();
+      files = spec.files ? Object.keys(spec.files).sort() : fs.readdirSync(spec.resourceDir).sort();
     } catch {
       return {};
     }
@@ -221,15 +228,21 @@ export class KernelSpecStore {
       else if (file.startsWith('logo-')) key = file.slice(0, file.length - path.extname(file).length);
       else continue;
       // Only advertise what the static handler will actually serve.
-      if (containedFile(spec.resourceDir, file) !== undefined) out[key] = file;
+      if (spec.files || containedFile(spec.resourceDir, file) !== undefined) out[key] = file;
     }
     return out;
   }
 
-  /** Absolute path of a regular file inside the named spec's folder, or undefined (missing or escaping). */
+  /** Absolute path of a regular file inside the named spec's folder, or undefined (missing, escaping, built-in). */
   resolveResource(name: string, file: string): string | undefined {
     const spec = this.get(name);
-    return spec && containedFile(spec.resourceDir, file);
+    return spec && !spec.files ? containedFile(spec.resourceDir, file) : undefined;
+  }
+
+  /** The content of a built-in spec's resource file, or undefined. */
+  builtinResource(name: string, file: string): string | undefined {
+    const files = this.get(name)?.files;
+    return files && Object.hasOwn(files, file) ? files[file] : undefined;
   }
 
   /** Read and validate one kernel.json, warning once per bad file version. */
@@ -293,9 +306,11 @@ export function kernelSpecModel(
   return { name: requestedName, spec: structuredClone(spec.spec), resources };
 }
 
-/** `configured` if non-empty, else 'python3' if installed, else the first listed name, else 'python3'. */
+/** `configured` if non-empty, else 'python3' if installed, else the first installed spec, else a built-in one. */
 export function defaultKernelName(store: KernelSpecStore, configured: string): string {
   if (configured) return configured;
-  const names = store.names();
-  return names.includes('python3') ? 'python3' : (names[0] ?? 'python3');
+  const specs = store.list();
+  if (specs.some((spec) => spec.name === 'python3')) return 'python3';
+  // A built-in kernel is the default only when nothing is installed.
+  return (specs.find((spec) => !spec.files) ?? specs[0])?.name ?? 'python3';
 }

@@ -538,9 +538,11 @@ export async function deleteKernel(gw: Gateway, id: string): Promise<ApiResponse
 export async function kernelPid(gw: Gateway, kernelId: string, timeoutMs = 15000): Promise<number> {
   return waitUntil<number | undefined>(
     () => {
+      // The kernel is the session leader the gateway spawned (setsid), whatever its language.
       const pids = findProcesses(`kernel-${kernelId}.json`).filter((pid) => {
         try {
-          return /python/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === pid;
         } catch {
           return false;
         }
@@ -548,7 +550,7 @@ export async function kernelPid(gw: Gateway, kernelId: string, timeoutMs = 15000
       return pids.find(processRunning);
     },
     timeoutMs,
-    `a python process whose argv contains kernel-${kernelId}.json`,
+    `a kernel process (session leader) whose argv contains kernel-${kernelId}.json`,
   ) as Promise<number>;
 }
 

@@ -30,6 +30,7 @@ import {
   withTimeout,
   type Gateway,
 } from '../helpers/gateway.ts';
+import { stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const JUPYTER_PYTHON = '/usr/bin/python3';
 const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
@@ -291,23 +292,6 @@ function withLogs(name: string, body: () => Promise<void>): void {
   });
 }
 
-/**
- * Disposes a JupyterLab manager so that its polling really stops. Lumino's Poll.dispose() (2.1.6)
- * marks the poll disposed but leaves its pending setTimeout armed — 10 s for KernelManager's
- * running-kernels poll, 61 s for KernelSpecManager's — which kept this process alive for a minute
- * after the suite. Poll.stop() does clear the timer, but the managers expose no way to stop their
- * polls, so stop every own property that looks like a Poll first.
- */
-async function stopPollsAndDispose(manager: { dispose(): void } | undefined): Promise<void> {
-  if (!manager) return;
-  for (const value of Object.values(manager as unknown as Record<string, unknown>)) {
-    const poll = value as { stop?: unknown; frequency?: unknown; isDisposed?: unknown } | null;
-    if (poll && typeof poll === 'object' && typeof poll.stop === 'function' && poll.frequency !== undefined && poll.isDisposed === false) {
-      await withTimeout((poll.stop as () => Promise<void>).call(poll), 5000, 'stopping a JupyterLab poll');
-    }
-  }
-  manager.dispose();
-}
 
 // ---------------------------------------------------------------------------------------------
 

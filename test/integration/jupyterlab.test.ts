@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import WebSocket from 'ws';
 import { KernelAPI, KernelManager, KernelSpecManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
 import {
   guardSuite,
@@ -20,6 +19,7 @@ import {
   type Gateway,
 } from '../helpers/gateway.ts';
 import { bytesEqual, ECHO_COMM_TARGET_CODE, testBytes } from '../helpers/kernel-ws.ts';
+import { jupyterLabSettings, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services client');
 let gw: Gateway;
@@ -40,16 +40,7 @@ guardSuite(
       savedLog(...args);
     };
     gw = await startGateway();
-    settings = ServerConnection.makeSettings({
-      baseUrl: gw.url,
-      wsUrl: gw.wsUrl,
-      token: gw.token,
-      appendToken: true,
-      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-      fetch: globalThis.fetch,
-      Request: globalThis.Request,
-      Headers: globalThis.Headers,
-    });
+    settings = jupyterLabSettings(gw);
   },
   async () => {
     kernel?.dispose();
@@ -59,22 +50,6 @@ guardSuite(
     console.log = savedLog;
   },
 );
-
-/**
- * Lumino's Poll.dispose() leaves its pending setTimeout armed (up to 61 s for kernelspecs), which
- * would keep this test process alive after the run. Stopping a poll clears its timer, so stop every
- * poll a manager owns before disposing it.
- */
-async function stopPollsAndDispose(obj: { dispose(): void; isDisposed: boolean } | undefined): Promise<void> {
-  if (!obj || obj.isDisposed) return;
-  for (const v of Object.values(obj as object)) {
-    const poll = v as { stop?: () => Promise<void>; schedule?: unknown; frequency?: unknown } | null;
-    if (poll && typeof poll.stop === 'function' && typeof poll.schedule === 'function' && poll.frequency !== undefined) {
-      await withTimeout(poll.stop(), 5000, 'stopping a JupyterLab poll');
-    }
-  }
-  obj.dispose();
-}
 
 function k(): Kernel.IKernelConnection {
   if (!kernel) throw new Error('no kernel (startNew failed)');

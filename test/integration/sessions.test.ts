@@ -6,8 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import WebSocket from 'ws';
-import { KernelManager, ServerConnection, SessionManager, type KernelMessage, type Session } from '@jupyterlab/services';
+import { KernelManager, SessionManager, type KernelMessage, type Session } from '@jupyterlab/services';
 import { validateModel as jlValidateSession } from '@jupyterlab/services/lib/session/validate.js';
 import {
   api,
@@ -26,6 +25,7 @@ import {
   withTimeout,
   type Gateway,
 } from '../helpers/gateway.ts';
+import { jupyterLabSettings, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 import { runInKernel } from '../helpers/kernel-ws.ts';
 
 const test = suite('sessions API (/api/sessions) and JupyterLab\'s SessionManager');
@@ -56,17 +56,6 @@ guardSuite(
   },
 );
 
-/** Lumino polls keep their timers armed after dispose(); stop each poll a manager owns first (as jupyterlab.test.ts does). */
-async function stopPollsAndDispose(obj: { dispose(): void; isDisposed: boolean } | undefined): Promise<void> {
-  if (!obj || obj.isDisposed) return;
-  for (const v of Object.values(obj as object)) {
-    const poll = v as { stop?: () => Promise<void>; schedule?: unknown; frequency?: unknown } | null;
-    if (poll && typeof poll.stop === 'function' && typeof poll.schedule === 'function' && poll.frequency !== undefined) {
-      await withTimeout(poll.stop(), 5000, 'stopping a JupyterLab poll');
-    }
-  }
-  obj.dispose();
-}
 
 interface SessionModel {
   id: string;
@@ -222,16 +211,7 @@ test('JupyterLab SessionManager.startNew → session.kernel.requestExecute works
     if (typeof args[0] === 'string' && /WebSocket|kernel/i.test(args[0])) return;
     savedLog(...args);
   };
-  const settings = ServerConnection.makeSettings({
-    baseUrl: gw.url,
-    wsUrl: gw.wsUrl,
-    token: gw.token,
-    appendToken: true,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    fetch: globalThis.fetch,
-    Request: globalThis.Request,
-    Headers: globalThis.Headers,
-  });
+  const settings = jupyterLabSettings(gw);
   jlKernels = new KernelManager({ serverSettings: settings });
   jlSessions = new SessionManager({ serverSettings: settings, kernelManager: jlKernels });
   await withTimeout(jlSessions.ready, 15000, 'SessionManager.ready');

@@ -1,0 +1,38 @@
+/**
+ * Running JupyterLab's client library (@jupyterlab/services) under Node against a test server:
+ * its settings, and disposing its managers so their polls stop.
+ */
+import WebSocket from 'ws';
+import { ServerConnection } from '@jupyterlab/services';
+import { withTimeout } from './gateway.ts';
+
+/** Settings as a browser page would have them, with Node's fetch and the `ws` WebSocket. */
+export function jupyterLabSettings(server: { url: string; wsUrl: string; token: string | null }): ServerConnection.ISettings {
+  return ServerConnection.makeSettings({
+    baseUrl: server.url,
+    wsUrl: server.wsUrl,
+    token: server.token ?? '',
+    appendToken: true,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    fetch: globalThis.fetch,
+    Request: globalThis.Request,
+    Headers: globalThis.Headers,
+  });
+}
+
+/**
+ * Dispose a JupyterLab manager so that its polling really stops. Lumino's Poll.dispose() (2.1.6) leaves
+ * its pending setTimeout armed (10 s for KernelManager, 61 s for KernelSpecManager), which keeps the test
+ * process alive; Poll.stop() clears it, and the managers offer no way to stop their polls, so every own
+ * property that looks like a Poll is stopped first.
+ */
+export async function stopPollsAndDispose(manager: { dispose(): void; isDisposed?: boolean } | undefined): Promise<void> {
+  if (!manager || manager.isDisposed) return;
+  for (const value of Object.values(manager as unknown as Record<string, unknown>)) {
+    const poll = value as { stop?: unknown; frequency?: unknown; isDisposed?: unknown } | null;
+    if (poll && typeof poll === 'object' && typeof poll.stop === 'function' && poll.frequency !== undefined && poll.isDisposed === false) {
+      await withTimeout((poll.stop as () => Promise<void>).call(poll), 5000, 'stopping a JupyterLab poll');
+    }
+  }
+  manager.dispose();
+}
