@@ -89,17 +89,8 @@ function parentIdOf(parent: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-export interface ConnectionInfo {
-  ip: string;
-  transport: string;
-  shell_port: number;
-  iopub_port: number;
-  stdin_port: number;
-  control_port: number;
-  hb_port: number;
-  key: string;
-  signature_scheme: string;
-}
+import type { ConnectionInfo } from '../src/messaging/message.ts';
+export type { ConnectionInfo };
 
 /** A Dealer on shell and a Subscriber on iopub, as jupyter_client connects. */
 export class DirectConnection extends KernelConnection {

@@ -9,6 +9,7 @@
  * live in the main thread instead; interrupt_request then works for awaiting cells only, SIGINT
  * for both.
  */
+import type { ConnectionInfo } from '../messaging/message.ts';
 import { readFileSync, writeSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import * as zmq from 'zeromq';
@@ -19,18 +20,8 @@ import { receiveLoop, SocketWriter } from '../kernels/sockets.ts';
 export type InboundChannel = 'shell' | 'control' | 'stdin';
 export type OutboundChannel = 'shell' | 'control' | 'stdin' | 'iopub';
 
-export interface KernelConnection {
-  transport: 'tcp' | 'ipc';
-  ip: string;
-  shell_port: number;
-  iopub_port: number;
-  stdin_port: number;
-  control_port: number;
-  hb_port: number;
-  key: string;
-  signature_scheme: string;
-  kernel_name?: string;
-}
+/** The connection file this kernel binds. */
+export type KernelConnection = ConnectionInfo;
 
 const PORTS = ['shell_port', 'iopub_port', 'stdin_port', 'control_port', 'hb_port'] as const;
 

@@ -8,21 +8,11 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync, unlinkSync, writeS
 import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ConnectionInfo } from '../messaging/message.ts';
 import { jupyterDataDir } from './specs.ts';
 
-export interface ConnectionInfo {
-  shell_port: number;
-  iopub_port: number;
-  stdin_port: number;
-  control_port: number;
-  hb_port: number;
-  ip: string;
-  key: string;
-  transport: 'tcp';
-  signature_scheme: string;
-  kernel_name: string;
-}
 
+export type { ConnectionInfo };
 export type Ports = Pick<ConnectionInfo, 'shell_port' | 'iopub_port' | 'stdin_port' | 'control_port' | 'hb_port'>;
 
 /** Ports held by live kernels of this process, so two kernels are never given the same port. */

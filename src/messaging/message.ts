@@ -26,3 +26,17 @@ export interface RawMessage {
 }
 
 export type ExecutionState = 'starting' | 'idle' | 'busy' | 'restarting' | 'dead';
+
+/** A kernel connection file, as jupyter_client writes it. */
+export interface ConnectionInfo {
+  shell_port: number;
+  iopub_port: number;
+  stdin_port: number;
+  control_port: number;
+  hb_port: number;
+  ip: string;
+  key: string;
+  transport: 'tcp' | 'ipc';
+  signature_scheme: string;
+  kernel_name?: string;
+}
