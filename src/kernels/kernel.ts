@@ -187,6 +187,7 @@ export class Kernel {
     try {
       await this.#stopProcess(true);
       this.#setNotReady();
+      this.#reopenIopub();
       await this.#launch();
     } finally {
       this.#stopping = false;
@@ -320,6 +321,7 @@ export class Kernel {
     try {
       // A kernel that never came up may have lost its ports to another process: take new ones.
       if (!this.#everReady) await this.#movePorts();
+      this.#reopenIopub();
       await this.#launch();
       this.#emit('restarted');
     } catch (error) {
@@ -380,10 +382,7 @@ export class Kernel {
   #openKernelSockets(): void {
     // No high-water marks on our side: whatever the kernel publishes is read at once (nothing dropped
     // in ZeroMQ); the bridge applies explicit, reported limits per client instead.
-    this.#iopub = new zmq.Subscriber({ receiveHighWaterMark: 0, linger: 0 });
-    this.#iopub.subscribe();
-    this.#iopub.connect(this.#endpoint('iopub'));
-    void receiveLoop(this.#iopub, (frames) => this.#onIopub(frames), (e) => this.#socketError('iopub', e));
+    this.#openIopub();
 
     this.#control = new zmq.Dealer({ linger: 100, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
     this.#control.connect(this.#endpoint('control'));
@@ -394,6 +393,23 @@ export class Kernel {
     this.#probe.connect(this.#endpoint('shell'));
     this.#probeWriter = new SocketWriter(this.#probe, (e) => this.#socketError('shell', e));
     void receiveLoop(this.#probe, (frames) => this.#onProbeReply(frames), (e) => this.#socketError('shell', e));
+  }
+
+  #openIopub(): void {
+    this.#iopub = new zmq.Subscriber({ receiveHighWaterMark: 0, linger: 0 });
+    this.#iopub.subscribe();
+    this.#iopub.connect(this.#endpoint('iopub'));
+    void receiveLoop(this.#iopub, (frames) => this.#onIopub(frames), (e) => this.#socketError('iopub', e));
+  }
+
+  /**
+   * A fresh iopub subscription for a new kernel process. Under Deno a SUB socket that reconnects to a
+   * restarted publisher stops delivering, so it is replaced rather than left to reconnect.
+   */
+  #reopenIopub(): void {
+    const old = this.#iopub;
+    this.#openIopub();
+    old.close();
   }
 
   /** Take five new ports and point every socket at them. */
