@@ -360,7 +360,7 @@ misc('builtinJavascriptSpec', () => {
     argv: ['/usr/bin/node', '/opt/kg/dist/kernelgateway.js', 'kernel', '-f', '{connection_file}'],
     display_name: 'JavaScript (kernelgateway)',
     language: 'javascript',
-    interrupt_mode: 'message',
+    interrupt_mode: process.platform === 'win32' ? 'message' : 'signal',
     env: {},
     metadata: {},
   });

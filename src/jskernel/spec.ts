@@ -7,7 +7,7 @@ export interface BuiltinJavascriptSpec {
   argv: string[];
   display_name: 'JavaScript (kernelgateway)';
   language: 'javascript';
-  interrupt_mode: 'message';
+  interrupt_mode: 'signal' | 'message';
   env: Record<string, never>;
   metadata: Record<string, never>;
 }
@@ -21,7 +21,9 @@ export function builtinJavascriptSpec(argvPrefix: string[]): BuiltinJavascriptSp
     argv: [...argvPrefix, 'kernel', '-f', '{connection_file}'],
     display_name: 'JavaScript (kernelgateway)',
     language: 'javascript',
-    interrupt_mode: 'message',
+    // SIGINT stops even synchronous code (vm's breakOnSigint), whichever thread holds the sockets; Windows
+    // has no SIGINT to send, so there the gateway asks by message.
+    interrupt_mode: process.platform === 'win32' ? 'message' : 'signal',
     env: {},
     metadata: {},
   };
