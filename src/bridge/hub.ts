@@ -40,9 +40,15 @@ export class KernelHub {
   attach(connection: ClientConnection): void {
     const stale = this.#connections.get(connection.sessionId);
     if (stale) {
+      // The network-drop reconnect: the new socket takes over the old one's kernel sockets (same routing
+      // id), so no reply on its way to this session is lost in between.
       this.log.info(`kernel ${this.kernel.id}: replacing stale connection for session ${connection.sessionId}`);
-      // The newer socket takes the routing id, so the old one would go deaf anyway.
+      connection.channels = stale.channels;
+      connection.channels.deliver = (message) => connection.send(message);
+      this.#connections.set(connection.sessionId, connection);
+      connection.onClose = () => this.#detach(connection);
       stale.close(CLOSE.normal, 'replaced by a newer connection with the same session_id');
+      return;
     }
     const offline = this.#offline;
     this.#offline = undefined;

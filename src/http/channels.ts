@@ -47,6 +47,16 @@ export function createUpgradeHandler(options: ChannelsOptions): {
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
+    // Nothing a client sends may throw out of this event handler: that would take the gateway down.
+    try {
+      upgrade(req, socket, head);
+    } catch (error) {
+      log.warn(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${(error as Error).message}`);
+      refuse(socket, 400, `Bad request: ${(error as Error).message}`);
+    }
+  };
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const path = stripBase(url.pathname, config.baseUrl);
     const match = path === undefined ? null : CHANNELS_PATH.exec(path);
@@ -64,17 +74,31 @@ export function createUpgradeHandler(options: ChannelsOptions): {
       sessionId = newSessionId();
       log.debug(`WebSocket ${redactUrl(req.url)} has no session_id; using ${sessionId}`);
     }
+    // It becomes the ZeroMQ routing id, which holds 1 to 255 bytes.
+    if (Buffer.byteLength(sessionId) > 255) return refuse(socket, 400, 'session_id must be at most 255 bytes');
     // As Jupyter Server: the client is let in once the kernel answers kernel_info (or the timeout passes).
-    void hub.kernel.whenReady().then(() => {
-      if (socket.destroyed) return;
-      if (hubFor(kernelId) !== hub) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
-      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-        const protocol = ws.protocol === V1_PROTOCOL ? 'v1' : 'json';
-        const connection = new ClientConnection(ws, protocol, sessionId, kernelId, log, config.clientBufferBytes, config.wsPingInterval);
-        hub.attach(connection);
-        log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`);
+    hub.kernel
+      .whenReady()
+      .then(() => {
+        if (socket.destroyed) return;
+        if (hubFor(kernelId) !== hub) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
+        wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+          const protocol = ws.protocol === V1_PROTOCOL ? 'v1' : 'json';
+          const connection = new ClientConnection(ws, protocol, sessionId, kernelId, log, config.clientBufferBytes, config.wsPingInterval);
+          try {
+            hub.attach(connection);
+          } catch (error) {
+            log.error(`kernel ${kernelId}: could not attach session ${sessionId}: ${(error as Error).message}`);
+            connection.close(1011, 'could not connect to the kernel');
+            return;
+          }
+          log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`);
+        });
+      })
+      .catch((error: Error) => {
+        log.error(`kernel ${kernelId}: WebSocket upgrade failed: ${error.message}`);
+        socket.destroy();
       });
-    });
   };
 
   return { onUpgrade, wss };

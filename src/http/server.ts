@@ -118,7 +118,12 @@ export function createRequestHandler(options: RouterOptions): (req: IncomingMess
       if (!match) continue;
       pathMatched = true;
       if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
-      const params = match.slice(1).map((p) => decodeURIComponent(p));
+      let params: string[];
+      try {
+        params = match.slice(1).map((p) => decodeURIComponent(p));
+      } catch {
+        throw new HttpError(400, `Malformed percent-encoding in ${url.pathname}`);
+      }
       await route.handler({ req, res, url, params, authenticated });
       return;
     }

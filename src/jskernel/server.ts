@@ -114,7 +114,8 @@ export class KernelSockets {
     onMessage: (channel: InboundChannel, frames: Buffer[]) => void,
     onError: (channel: string, error: Error) => void,
   ): Promise<KernelSockets> {
-    const options = { linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0 };
+    // handover: a client reconnecting with the same routing id takes it over (as ipykernel's sockets do).
+    const options = { linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, handover: true };
     const sockets: SocketSet = {
       shell: new zmq.Router(options),
       control: new zmq.Router(options),

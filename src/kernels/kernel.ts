@@ -109,6 +109,8 @@ export class Kernel {
   readonly #clientSockets = new Map<zmq.Dealer, 'shell' | 'control' | 'stdin'>();
 
   #ready = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  #lastIopubAt = 0;
   #readyWaiters: Array<(ready: boolean) => void> = [];
   #handshake: Handshake | undefined;
 
@@ -135,6 +137,11 @@ export class Kernel {
   /** True once the kernel answered kernel_info and our iopub subscription is live. */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** True once the kernel has been shut down or declared dead: it will never be ready again. */
+  get gone(): boolean {
+    return this.#gone;
   }
 
   /** Resolves when the kernel is ready, or after `timeoutMs` (whichever comes first). */
@@ -181,27 +188,49 @@ export class Kernel {
   }
 
   /** Stop the process and start a new one with the same id, ports and key. Resolves once spawned. */
-  async restart(): Promise<void> {
-    if (this.#gone) throw new Error(`kernel ${this.id} is shut down`);
-    this.#stopping = true;
-    try {
-      await this.#stopProcess(true);
+  restart(): Promise<void> {
+    return this.#serially(async () => {
+      if (this.#gone) throw new Error(`kernel ${this.id} is shut down`);
+      const wasReady = this.#ready;
+      // From here on, client messages wait for the new process instead of reaching the dying one.
       this.#setNotReady();
-      this.#reopenIopub();
-      await this.#launch();
-    } finally {
-      this.#stopping = false;
-    }
+      this.#stopping = true;
+      try {
+        await this.#stopProcess(true, wasReady);
+        await this.#drainIopub();
+        if (this.#gone) return;
+        this.#reopenIopub();
+        await this.#launch();
+      } finally {
+        this.#stopping = false;
+      }
+    });
   }
 
   /** shutdown_request, then SIGTERM, then SIGKILL to the process group; then remove every trace. */
-  async shutdown(): Promise<void> {
-    if (this.#gone) return;
+  shutdown(): Promise<void> {
+    if (this.#gone) return this.#queue.then(() => undefined);
+    // Marked at once, so a restart already under way does not start a new process.
     this.#gone = true;
     this.#stopping = true;
-    await this.#stopProcess(false);
-    await this.#cleanUp();
-    this.#emit('shutdown');
+    return this.#serially(async () => {
+      await this.#stopProcess(false, this.#ready);
+      await this.#cleanUp();
+      this.#emit('shutdown');
+    });
+  }
+
+  /** Lifecycle operations (restart, shutdown, auto-restart) run one at a time, in order. */
+  #serially<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(operation);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Let the iopub messages the old process sent before it exited arrive (at most 300 ms). */
+  async #drainIopub(): Promise<void> {
+    const until = Date.now() + 300;
+    while (Date.now() < until && Date.now() - this.#lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Last resort when the gateway exits without a clean shutdown: kill the process group, remove the file. */
@@ -294,11 +323,13 @@ export class Kernel {
     if (this.#stopping || this.#gone || child !== this.#process) return;
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     this.#log.warn(`kernel ${this.id} (${this.name}) died (${how})`);
-    void this.#autoRestart();
+    void this.#serially(() => this.#autoRestart());
   }
 
   /** After an unexpected death: restart, unless it keeps dying; then it is dead and removed. */
   async #autoRestart(): Promise<void> {
+    if (this.#gone) return;
+    await this.#drainIopub();
     const now = Date.now();
     this.#restartCount = now - this.#lastRestart < STABLE_START_MS || !this.#everReady ? this.#restartCount + 1 : 1;
     this.#lastRestart = now;
@@ -326,25 +357,30 @@ export class Kernel {
       this.#emit('restarted');
     } catch (error) {
       this.#log.error(`kernel ${this.id}: restart failed: ${(error as Error).message}`);
-      void this.#autoRestart();
+      void this.#serially(() => this.#autoRestart());
     }
   }
 
   /** interrupt, shutdown_request, SIGTERM, SIGKILL: each step only if the process is still there. */
-  async #stopProcess(restart: boolean): Promise<void> {
+  async #stopProcess(restart: boolean, polite: boolean): Promise<void> {
     const child = this.#process;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child) return;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      // The leader is gone; whatever it started in its group goes too.
+      signalGroup(child, 'SIGKILL');
+      return;
+    }
     // As jupyter_client: interrupt first, so a kernel stuck in a computation reaches its shutdown handler.
     // Not while it is still starting: SIGINT during interpreter start-up is a fatal error, not an interrupt.
-    if (this.#ready) {
+    if (polite) {
       await this.interrupt();
       this.#sendControl('shutdown_request', { restart });
-      if (await this.#waitExit(2500)) return;
+      if (await this.#waitExit(2500)) return signalGroup(child, 'SIGKILL');
       this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
     }
     // A kernel that has not answered kernel_info will not answer shutdown_request either.
     signalGroup(child, 'SIGTERM');
-    if (await this.#waitExit(2500)) return;
+    if (await this.#waitExit(2500)) return signalGroup(child, 'SIGKILL');
     this.#log.warn(`kernel ${this.id} did not exit after SIGTERM; sending SIGKILL`);
     signalGroup(child, 'SIGKILL');
     if (!(await this.#waitExit(5000))) this.#log.error(`kernel ${this.id} (pid ${child.pid}) survived SIGKILL`);
@@ -444,6 +480,7 @@ export class Kernel {
   }
 
   #onIopub(frames: Buffer[]): void {
+    this.#lastIopubAt = Date.now();
     const message = this.readMessage('iopub', frames);
     if (!message) return;
     const parent = this.#parentOf(message);
@@ -603,6 +640,12 @@ export class ClientChannels {
     this.#waiting = true;
     const attempt = (): void => {
       if (this.#closed) return;
+      if (this.#kernel.gone) {
+        // Nothing will ever take these messages; the hub closes the connection.
+        this.#pending.length = 0;
+        this.#waiting = false;
+        return;
+      }
       if (!this.#kernel.ready) {
         void this.#kernel.whenReady(2000).then(attempt);
         return;

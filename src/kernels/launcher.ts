@@ -150,17 +150,24 @@ export function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
   });
 }
 
-/** Signal a kernel's whole process group, falling back to the process itself. */
+/**
+ * Signal a kernel's whole process group, even after its leader has exited (what it started may live on),
+ * as jupyter_client's killpg does; on Windows, the process itself.
+ */
 export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return;
+  const alive = child.exitCode === null && child.signalCode === null;
   try {
     if (process.platform !== 'win32') process.kill(-child.pid, signal);
-    else child.kill(signal);
+    else if (alive) child.kill(signal);
   } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* already gone */
+    // ESRCH: the group is empty.
+    if (alive) {
+      try {
+        child.kill(signal);
+      } catch {
+        /* already gone */
+      }
     }
   }
 }

@@ -335,14 +335,18 @@ export class KernelManager {
     const requested = request.env?.KERNEL_WORKING_DIR;
     if (requested) {
       const target = resolve(root, requested);
-      if (outside(target) || (isDirectory(target) && outside(realpathSync(target)))) {
+      // Jupyter Server in gateway mode sends its own folder, which may exist only on its host.
+      if (!isDirectory(target)) {
+        this.#options.log.info(`KERNEL_WORKING_DIR "${requested}" does not exist here; using ${root}`);
+        return root;
+      }
+      if (outside(target) || outside(realpathSync(target))) {
         throw new InvalidPathError(
           `KERNEL_WORKING_DIR "${requested}" lies outside the gateway's root directory ${root}; ` +
             'start the gateway with --root-dir set to a folder that contains it',
         );
       }
-      if (isDirectory(target)) return target;
-      this.#options.log.info(`KERNEL_WORKING_DIR "${requested}" does not exist here; using ${root}`);
+      return target;
     }
     return root;
   }
