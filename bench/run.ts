@@ -211,7 +211,7 @@ interface FloodResult {
   late: number[];
 }
 
-/** The brief's cell. ipykernel flushes stdout/stderr through its IO thread (a thread round trip) on every display. */
+/** The issue's cell (20,000 small display() outputs). ipykernel flushes stdout/stderr through its IO thread (a thread round trip) on every display. */
 const displayCell = (messages: number) => `from IPython.display import display\nfor i in range(${messages}): display(i)`;
 
 /**
@@ -456,7 +456,7 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     log(`execute ${connection.label}: p50 ${stats.p50.toFixed(3)} ms, p99 ${stats.p99.toFixed(3)} ms, mean ${stats.mean.toFixed(3)} ms, max ${stats.max.toFixed(1)} ms`);
   }
 
-  // 2. IOPub throughput, one client each: the brief's display() cell, then the fast producer.
+  // 2. IOPub throughput, one client each: the display() cell, then the fast producer.
   const throughput = async (what: string, code: (messages: number) => string) => {
     const results = new Map<KernelConnection, FloodResult[]>(subjects.map((c) => [c, []]));
     for (let round = 0; round < ROUNDS; round++) {
