@@ -2,33 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isUtf8 } from 'node:buffer';
 import { decodeJson, encodeJson } from '../src/bridge/json-protocol.ts';
-import { ProtocolError } from '../src/messaging/session.ts';
 import type { RawMessage } from '../src/messaging/message.ts';
 import { serialize, deserialize } from '@jupyterlab/services/lib/kernel/serialize.js';
+import { dvBytes, protocolError, toArrayBuffer, type JlMessage } from './helpers/codec.ts';
 
-type JlMessage = Parameters<typeof serialize>[0];
-
-const toArrayBuffer = (b: Buffer): ArrayBuffer => {
-  const out = new ArrayBuffer(b.length);
-  new Uint8Array(out).set(b);
-  return out;
-};
-const dvBytes = (v: unknown): Buffer => {
-  const view = v as ArrayBufferView;
-  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-};
-
-function protocolError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, ProtocolError);
-    assert.ok((err as Error).message.length > 0, 'error has a message');
-    return (err as Error).message;
-  }
-  assert.unreachable('no ProtocolError thrown');
-  return '';
-}
 
 const raw = (header: string | Buffer, parent: string | Buffer, metadata: string | Buffer, content: string | Buffer, buffers: Buffer[] = []): RawMessage => ({
   header: Buffer.isBuffer(header) ? header : Buffer.from(header, 'utf8'),

@@ -2,34 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRequire } from 'node:module';
 import { V1_PROTOCOL, decodeV1, encodeV1 } from '../src/bridge/v1-protocol.ts';
-import { ProtocolError } from '../src/messaging/session.ts';
 import type { RawMessage } from '../src/messaging/message.ts';
 import { serialize, deserialize } from '@jupyterlab/services/lib/kernel/serialize.js';
+import { dvBytes, protocolError, toArrayBuffer, type JlMessage } from './helpers/codec.ts';
 
-type JlMessage = Parameters<typeof serialize>[0];
-
-/** A copy of exactly the frame's bytes as a standalone ArrayBuffer (Node buffers may share a pool). */
-const toArrayBuffer = (b: Buffer): ArrayBuffer => {
-  const out = new ArrayBuffer(b.length);
-  new Uint8Array(out).set(b);
-  return out;
-};
-const dvBytes = (v: unknown): Buffer => {
-  const view = v as ArrayBufferView;
-  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-};
-
-function protocolError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, ProtocolError);
-    assert.ok((err as Error).message.length > 0, 'error has a message');
-    return (err as Error).message;
-  }
-  assert.unreachable('no ProtocolError thrown');
-  return '';
-}
 
 const msg = (header: string, parent: string, metadata: string, content: string, buffers: Buffer[] = []): RawMessage => ({
   header: Buffer.from(header, 'utf8'),
