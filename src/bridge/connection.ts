@@ -82,8 +82,7 @@ export class ClientConnection {
   /** A status or stream message made by the gateway itself (restarting, dead, notices). */
   sendOwn(msgType: string, content: unknown, parentHeader: unknown = {}): void {
     const raw = this.factory.message(msgType, content, parentHeader);
-    const header = JSON.parse(raw.header.toString('utf8'));
-    this.send({ channel: 'iopub', header, parsed: { ...raw, identities: [], signature: Buffer.alloc(0) } });
+    this.send({ channel: 'iopub', header: raw.fields, parsed: { ...raw, identities: [], signature: Buffer.alloc(0) } });
   }
 
   close(code: number, reason: string): void {

@@ -5,7 +5,7 @@
  * Towards the client the kernel's JSON parts are spliced into the envelope, not parsed and re-written.
  */
 import { isUtf8 } from 'node:buffer';
-import type { RawMessage } from '../messaging/message.ts';
+import { isJsonObject, type RawMessage } from '../messaging/message.ts';
 import { ProtocolError } from '../messaging/session.ts';
 
 const EMPTY_OBJECT = Buffer.from('{}');
@@ -57,9 +57,6 @@ export function encodeJson(channel: string, message: RawMessage, msgId: string, 
   return { data: Buffer.concat([table, json, ...message.buffers], at), binary: true };
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 export interface DecodedClientMessage {
   /** undefined when the client gave none (the caller defaults to shell, with a warning). */
   channel: string | undefined;
@@ -91,14 +88,14 @@ export function decodeJson(data: Buffer, isBinary: boolean): DecodedClientMessag
   } catch (error) {
     throw new ProtocolError(`frame is not valid JSON: ${(error as Error).message}`);
   }
-  if (!isObject(parsed)) throw new ProtocolError('frame is not a JSON object');
+  if (!isJsonObject(parsed)) throw new ProtocolError('frame is not a JSON object');
   const { header, parent_header, metadata, content, channel } = parsed;
-  if (!isObject(header) || typeof header.msg_type !== 'string') throw new ProtocolError('message has no header with a msg_type');
+  if (!isJsonObject(header) || typeof header.msg_type !== 'string') throw new ProtocolError('message has no header with a msg_type');
   if (channel !== undefined && typeof channel !== 'string') throw new ProtocolError('channel must be a string');
   // Be lenient where Jupyter Server is not: missing parent_header, metadata or content become {}.
   const part = (value: unknown, name: string): Buffer => {
     if (value === undefined || value === null) return EMPTY_OBJECT;
-    if (!isObject(value)) throw new ProtocolError(`${name} must be an object`);
+    if (!isJsonObject(value)) throw new ProtocolError(`${name} must be an object`);
     return Buffer.from(JSON.stringify(value), 'utf8');
   };
   return {

@@ -2,10 +2,8 @@
 import type { Config } from '../config.ts';
 import { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
 import type { Kernel } from '../kernels/kernel.ts';
-import { HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+import { checkListingAllowed, HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
+import { isJsonObject } from '../messaging/message.ts';
 
 /** The HTTP error for a failed kernel start, shared by /api/kernels and /api/sessions. */
 export function kernelStartError(error: unknown): HttpError {
@@ -23,12 +21,12 @@ const ENV_VALUE_LIMIT = 32 * 1024;
 
 /** Validate a POST /api/kernels body, naming the field that is wrong. */
 export function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
-  if (!isObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"name": "python3"}');
+  if (!isJsonObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"name": "python3"}');
   const { name, path, env } = body;
   if (name !== undefined && name !== null && typeof name !== 'string') throw new HttpError(400, '"name" must be a string (a kernelspec name)');
   if (path !== undefined && path !== null && typeof path !== 'string') throw new HttpError(400, '"path" must be a string');
   if (env !== undefined && env !== null) {
-    if (!isObject(env)) throw new HttpError(400, '"env" must be an object of strings');
+    if (!isJsonObject(env)) throw new HttpError(400, '"env" must be an object of strings');
     for (const [key, value] of Object.entries(env)) {
       if (!ENV_NAME.test(key)) throw new HttpError(400, `"env" has an invalid variable name ${JSON.stringify(key)}`);
       if (typeof value !== 'string') throw new HttpError(400, `"env.${key}" must be a string`);
@@ -57,10 +55,7 @@ export function kernelRoutes(manager: KernelManager, config: Config, authOn: boo
       method: 'GET',
       pattern: /^api\/kernels$/,
       handler: ({ res }: RequestContext) => {
-        // JupyterLab polls this; open it when a token protects the gateway, else only when asked to.
-        if (!authOn && !config.listKernels) {
-          throw new HttpError(403, 'Listing kernels is disabled when no token is configured; start the gateway with --list-kernels to allow it', 'Forbidden');
-        }
+        checkListingAllowed('kernels', authOn, config.listKernels);
         sendJson(res, 200, manager.list().map((k) => k.model()));
       },
     },

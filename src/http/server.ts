@@ -57,6 +57,16 @@ export function sendError(res: ServerResponse, error: HttpError): void {
   sendJson(res, error.status, { reason: error.reason, message: error.message });
 }
 
+/**
+ * Listing kernels or sessions: JupyterLab polls these routes, so they are open whenever a token protects
+ * the gateway; without one, only when the operator asked for it (--list-kernels).
+ */
+export function checkListingAllowed(what: 'kernels' | 'sessions', authOn: boolean, listKernels: boolean): void {
+  if (!authOn && !listKernels) {
+    throw new HttpError(403, `Listing ${what} is disabled when no token is configured; start the gateway with --list-kernels to allow it`, 'Forbidden');
+  }
+}
+
 /** Read a JSON request body; an empty body is `{}`. */
 export async function readJson(req: IncomingMessage, limitBytes = 1024 * 1024): Promise<unknown> {
   const chunks: Buffer[] = [];

@@ -2,10 +2,8 @@
 import type { Config } from '../config.ts';
 import { UnknownKernelError, type Session, type SessionManager, type SessionUpdate } from '../kernels/sessions.ts';
 import { kernelStartError } from './kernels.ts';
-import { HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+import { checkListingAllowed, HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
+import { isJsonObject } from '../messaging/message.ts';
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {
   const value = body[key];
@@ -17,7 +15,7 @@ function optionalString(body: Record<string, unknown>, key: string): string | un
 function kernelField(body: Record<string, unknown>): { id?: string; name?: string } | undefined {
   const kernel = body.kernel;
   if (kernel === undefined || kernel === null) return undefined;
-  if (!isObject(kernel)) throw new HttpError(400, '"kernel" must be an object like {"name": "python3"}');
+  if (!isJsonObject(kernel)) throw new HttpError(400, '"kernel" must be an object like {"name": "python3"}');
   return { id: optionalString(kernel, 'id'), name: optionalString(kernel, 'name') };
 }
 
@@ -46,9 +44,7 @@ export function sessionRoutes(sessions: SessionManager, config: Config, authOn: 
       method: 'GET',
       pattern: /^api\/sessions$/,
       handler: ({ res }: RequestContext) => {
-        if (!authOn && !config.listKernels) {
-          throw new HttpError(403, 'Listing sessions is disabled when no token is configured; start the gateway with --list-kernels to allow it', 'Forbidden');
-        }
+        checkListingAllowed('sessions', authOn, config.listKernels);
         sendJson(res, 200, sessions.list().map((s) => sessionModel(sessions, s)));
       },
     },
@@ -57,9 +53,9 @@ export function sessionRoutes(sessions: SessionManager, config: Config, authOn: 
       pattern: /^api\/sessions$/,
       handler: async ({ req, res }: RequestContext) => {
         const body = await readJson(req);
-        if (!isObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"path": "a.ipynb", "type": "notebook", "kernel": {"name": "python3"}}');
+        if (!isJsonObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"path": "a.ipynb", "type": "notebook", "kernel": {"name": "python3"}}');
         // The legacy form {"notebook": {"path": ...}} means a notebook session.
-        const legacy = isObject(body.notebook) ? body.notebook : undefined;
+        const legacy = isJsonObject(body.notebook) ? body.notebook : undefined;
         const path = optionalString(body, 'path') ?? (legacy ? optionalString(legacy, 'path') : undefined);
         const type = optionalString(body, 'type') ?? (legacy ? 'notebook' : undefined);
         if (path === undefined) throw new HttpError(400, 'Missing field in JSON data: path');
@@ -87,7 +83,7 @@ export function sessionRoutes(sessions: SessionManager, config: Config, authOn: 
       handler: async ({ req, res, params }: RequestContext) => {
         const session = find(params[0]);
         const body = await readJson(req);
-        if (!isObject(body)) throw new HttpError(400, 'The request body must be a JSON object');
+        if (!isJsonObject(body)) throw new HttpError(400, 'The request body must be a JSON object');
         const update: SessionUpdate = {
           path: optionalString(body, 'path'),
           name: optionalString(body, 'name'),

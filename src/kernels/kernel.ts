@@ -12,11 +12,10 @@ import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import type { Logger } from '../log.ts';
 import type { Channel, ExecutionState, MessageHeader, RawMessage } from '../messaging/message.ts';
-import { isoNow, MessageFactory, parseSigned, ProtocolError, serializeFrames, Signer, type Parsed } from '../messaging/session.ts';
+import { isoNow, MessageFactory, newSessionId, parseSigned, ProtocolError, serializeFrames, Signer, type Parsed } from '../messaging/session.ts';
 import {
   choosePorts,
   composeKernelEnv,
-  newKey,
   releasePorts,
   removeFile,
   signalGroup,
@@ -163,7 +162,8 @@ export class Kernel {
     this.#info = {
       ...ports,
       ip: this.#options.ip,
-      key: newKey(),
+      // A fresh random key per kernel, in jupyter_client's shape.
+      key: newSessionId(),
       transport: 'tcp',
       signature_scheme: 'hmac-sha256',
       kernel_name: this.spec.name,
@@ -451,12 +451,11 @@ export class Kernel {
   /** Take five new ports and point every socket at them. */
   async #movePorts(): Promise<void> {
     const old: Ports = { ...this.#info };
-    const oldEndpoints = {
-      iopub: this.#endpoint('iopub'), control: this.#endpoint('control'), shell: this.#endpoint('shell'), stdin: this.#endpoint('stdin'),
-    };
+    // iopub is not moved: every new process gets a fresh subscription (#reopenIopub).
+    const oldEndpoints = { control: this.#endpoint('control'), shell: this.#endpoint('shell'), stdin: this.#endpoint('stdin') };
     releasePorts(old);
     Object.assign(this.#info, await choosePorts(this.#info.ip));
-    const move = (socket: zmq.Socket, channel: 'shell' | 'control' | 'stdin' | 'iopub') => {
+    const move = (socket: zmq.Socket, channel: 'shell' | 'control' | 'stdin') => {
       try {
         socket.disconnect(oldEndpoints[channel]);
       } catch {
@@ -464,7 +463,6 @@ export class Kernel {
       }
       socket.connect(this.#endpoint(channel));
     };
-    move(this.#iopub, 'iopub');
     move(this.#control, 'control');
     move(this.#probe, 'shell');
     for (const [socket, channel] of this.#clientSockets) move(socket, channel);

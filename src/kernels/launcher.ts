@@ -3,7 +3,6 @@
  * the environment, and the spawn itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
@@ -52,11 +51,6 @@ export function releasePorts(ports: Ports): void {
   for (const port of Object.values(ports)) reservedPorts.delete(port);
 }
 
-/** A fresh kernel key in jupyter_client's shape. */
-export function newKey(): string {
-  const hex = randomBytes(16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8)}`;
-}
 
 /** Jupyter's runtime directory: $JUPYTER_RUNTIME_DIR, else <data dir>/runtime. Created private (0700). */
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env, dataDir = jupyterDataDir(env)): string {

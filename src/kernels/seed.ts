@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { MessageFactory } from '../messaging/session.ts';
 import type { Kernel, KernelMessage, LifecycleEvent } from './kernel.ts';
+import { isJsonObject } from '../messaging/message.ts';
 
 export interface SeedNotebook {
   /** Where it came from, for messages. */
@@ -18,9 +19,6 @@ export interface SeedNotebook {
 }
 
 export class SeedError extends Error {}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Read and check a seed notebook from a local path (or file: URL) or an http(s) URL. */
 export async function loadSeedNotebook(uri: string): Promise<SeedNotebook> {
@@ -53,18 +51,18 @@ export function parseSeedNotebook(text: string, uri: string): SeedNotebook {
   } catch (error) {
     throw new SeedError(`seed notebook ${uri} is not valid JSON: ${(error as Error).message}`);
   }
-  if (!isObject(notebook) || !Array.isArray(notebook.cells)) throw new SeedError(`seed notebook ${uri} has no "cells" list (nbformat 4 expected)`);
+  if (!isJsonObject(notebook) || !Array.isArray(notebook.cells)) throw new SeedError(`seed notebook ${uri} has no "cells" list (nbformat 4 expected)`);
   if (typeof notebook.nbformat === 'number' && notebook.nbformat < 4) {
     throw new SeedError(`seed notebook ${uri} is nbformat ${notebook.nbformat}; save it as nbformat 4`);
   }
-  const metadata = isObject(notebook.metadata) ? notebook.metadata : {};
-  const kernelspec = isObject(metadata.kernelspec) ? metadata.kernelspec : {};
-  const languageInfo = isObject(metadata.language_info) ? metadata.language_info : {};
+  const metadata = isJsonObject(notebook.metadata) ? notebook.metadata : {};
+  const kernelspec = isJsonObject(metadata.kernelspec) ? metadata.kernelspec : {};
+  const languageInfo = isJsonObject(metadata.language_info) ? metadata.language_info : {};
   const language = [kernelspec.language, languageInfo.name].find((v): v is string => typeof v === 'string' && v !== '');
   if (!language) throw new SeedError(`seed notebook ${uri} does not say its language (metadata.kernelspec.language or metadata.language_info.name)`);
   const cells: SeedNotebook['cells'] = [];
   notebook.cells.forEach((cell, index) => {
-    if (!isObject(cell)) throw new SeedError(`seed notebook ${uri}: cell ${index + 1} is not an object`);
+    if (!isJsonObject(cell)) throw new SeedError(`seed notebook ${uri}: cell ${index + 1} is not an object`);
     if (cell.cell_type !== 'code') return;
     const source = Array.isArray(cell.source) ? cell.source.join('') : cell.source;
     if (typeof source !== 'string') throw new SeedError(`seed notebook ${uri}: cell ${index + 1} has no source`);

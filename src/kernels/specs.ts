@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLogger, type Logger } from '../log.ts';
+import { isJsonObject } from '../messaging/message.ts';
 
 /** The normalized kernel.json, as served in REST "spec". */
 export interface KernelSpecDict {
@@ -105,27 +106,24 @@ export function jupyterDataDir(
   return p.join(nonEmpty(env.XDG_DATA_HOME) ?? p.join(home, '.local', 'share'), 'jupyter');
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Validate and normalize a parsed kernel.json; a string is the reason it is rejected. */
 function normalize(name: string, raw: unknown): KernelSpecDict | string {
-  if (!isObject(raw)) return 'not a JSON object';
+  if (!isJsonObject(raw)) return 'not a JSON object';
   const { argv, env, display_name, language, interrupt_mode, metadata, kernel_protocol_version } = raw;
   if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return 'argv must be an array of strings';
-  if (env !== undefined && (!isObject(env) || !Object.values(env).every((v) => typeof v === 'string')))
+  if (env !== undefined && (!isJsonObject(env) || !Object.values(env).every((v) => typeof v === 'string')))
     return 'env must be an object of strings';
   if (display_name !== undefined && typeof display_name !== 'string') return 'display_name must be a string';
   if (language !== undefined && typeof language !== 'string') return 'language must be a string';
   if (interrupt_mode !== undefined && typeof interrupt_mode !== 'string') return 'interrupt_mode must be a string';
   const mode = (interrupt_mode ?? 'signal').toLowerCase();
   if (mode !== 'signal' && mode !== 'message') return `invalid interrupt_mode ${JSON.stringify(interrupt_mode)}`;
-  if (metadata !== undefined && !isObject(metadata)) return 'metadata must be an object';
+  if (metadata !== undefined && !isJsonObject(metadata)) return 'metadata must be an object';
   // We only launch kernels locally, so specs asking for another provisioner are hidden, as Jupyter does
   // for provisioners that aren't installed.
   const provisioner = metadata?.kernel_provisioner;
   if (provisioner !== undefined) {
-    const pname = isObject(provisioner) ? provisioner.provisioner_name : undefined;
+    const pname = isJsonObject(provisioner) ? provisioner.provisioner_name : undefined;
     if (pname !== 'local-provisioner') return `unsupported kernel provisioner ${JSON.stringify(pname)}`;
   }
   if (kernel_protocol_version !== undefined && typeof kernel_protocol_version !== 'string')

@@ -40,3 +40,8 @@ export interface ConnectionInfo {
   signature_scheme: string;
   kernel_name?: string;
 }
+
+/** A JSON object (not null, not an array): what every parser of client or file input checks first. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -134,10 +134,11 @@ export class MessageFactory {
   }
 
   /** A complete raw message with JSON-encoded parts. */
-  message(msgType: string, content: unknown, parentHeader: unknown = {}): RawMessage & { msgId: string } {
+  message(msgType: string, content: unknown, parentHeader: unknown = {}): RawMessage & { msgId: string; fields: MessageHeader } {
     const header = this.header(msgType);
     return {
       msgId: header.msg_id,
+      fields: header,
       header: Buffer.from(JSON.stringify(header)),
       parentHeader: Buffer.from(JSON.stringify(parentHeader ?? {})),
       metadata: Buffer.from('{}'),
