@@ -36,3 +36,20 @@ export async function stopPollsAndDispose(manager: { dispose(): void; isDisposed
   }
   manager.dispose();
 }
+
+const original = { debug: console.debug, log: console.log };
+
+/** JupyterLab logs every WebSocket (re)connection through console.debug/log: keep test output readable. */
+export function quietJupyterLabConsole(): void {
+  console.debug = () => undefined;
+  console.log = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && /WebSocket|kernel/i.test(args[0])) return;
+    original.log(...args);
+  };
+}
+
+/** Undo quietJupyterLabConsole. */
+export function restoreConsole(): void {
+  console.debug = original.debug;
+  console.log = original.log;
+}

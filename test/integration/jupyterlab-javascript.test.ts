@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelAPI, KernelManager, KernelSpecManager, type Kernel, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
 import { guardSuite, kernelPid, processGone, shutdownTest, startGateway, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { jupyterLabSettings, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services with the built-in JavaScript kernel');
 let gw: Gateway;
@@ -14,17 +14,11 @@ let settings: ServerConnection.ISettings;
 let manager: KernelManager | undefined;
 let specManager: KernelSpecManager | undefined;
 let kernel: Kernel.IKernelConnection | undefined;
-const quiet = { debug: console.debug, log: console.log };
 
 guardSuite(
   test,
   async () => {
-    // JupyterLab logs every WebSocket (re)connection; keep the output readable.
-    console.debug = () => undefined;
-    console.log = (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && /WebSocket|kernel/i.test(args[0])) return;
-      quiet.log(...args);
-    };
+    quietJupyterLabConsole();
     gw = await startGateway();
     settings = jupyterLabSettings(gw);
   },
@@ -32,8 +26,7 @@ guardSuite(
     kernel?.dispose();
     await stopPollsAndDispose(manager);
     await stopPollsAndDispose(specManager);
-    console.debug = quiet.debug;
-    console.log = quiet.log;
+    restoreConsole();
   },
 );
 

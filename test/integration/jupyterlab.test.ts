@@ -19,7 +19,7 @@ import {
   type Gateway,
 } from '../helpers/gateway.ts';
 import { bytesEqual, ECHO_COMM_TARGET_CODE, testBytes } from '../helpers/kernel-ws.ts';
-import { jupyterLabSettings, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services client');
 let gw: Gateway;
@@ -27,18 +27,11 @@ let settings: ServerConnection.ISettings;
 let manager: KernelManager | undefined;
 let specManager: KernelSpecManager | undefined;
 let kernel: Kernel.IKernelConnection | undefined;
-const savedDebug = console.debug;
-const savedLog = console.log;
 
 guardSuite(
   test,
   async () => {
-    // JupyterLab logs every WebSocket (re)connection through console.debug/log; keep test output readable.
-    console.debug = () => undefined;
-    console.log = (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && /WebSocket|kernel/i.test(args[0])) return;
-      savedLog(...args);
-    };
+    quietJupyterLabConsole();
     gw = await startGateway();
     settings = jupyterLabSettings(gw);
   },
@@ -46,8 +39,7 @@ guardSuite(
     kernel?.dispose();
     await stopPollsAndDispose(manager);
     await stopPollsAndDispose(specManager);
-    console.debug = savedDebug;
-    console.log = savedLog;
+    restoreConsole();
   },
 );
 

@@ -25,7 +25,7 @@ import {
   withTimeout,
   type Gateway,
 } from '../helpers/gateway.ts';
-import { jupyterLabSettings, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 import { runInKernel } from '../helpers/kernel-ws.ts';
 
 const test = suite('sessions API (/api/sessions) and JupyterLab\'s SessionManager');
@@ -35,8 +35,6 @@ let noAuthListing: Gateway;
 let jlKernels: KernelManager | undefined;
 let jlSessions: SessionManager | undefined;
 let jlSession: Session.ISessionConnection | undefined;
-const savedDebug = console.debug;
-const savedLog = console.log;
 
 guardSuite(
   test,
@@ -51,8 +49,7 @@ guardSuite(
     jlSession?.dispose();
     await stopPollsAndDispose(jlSessions);
     await stopPollsAndDispose(jlKernels);
-    console.debug = savedDebug;
-    console.log = savedLog;
+    restoreConsole();
   },
 );
 
@@ -206,11 +203,7 @@ test('legacy body {notebook:{path}} → a notebook session with the default kern
 });
 
 test('JupyterLab SessionManager.startNew → session.kernel.requestExecute works → shutdown removes session and kernel', async () => {
-  console.debug = () => undefined;
-  console.log = (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && /WebSocket|kernel/i.test(args[0])) return;
-    savedLog(...args);
-  };
+  quietJupyterLabConsole();
   const settings = jupyterLabSettings(gw);
   jlKernels = new KernelManager({ serverSettings: settings });
   jlSessions = new SessionManager({ serverSettings: settings, kernelManager: jlKernels });
@@ -249,8 +242,7 @@ test('JupyterLab SessionManager.startNew → session.kernel.requestExecute works
   await stopPollsAndDispose(jlSessions);
   await stopPollsAndDispose(jlKernels);
   assert.ok(jlSessions.isDisposed && jlKernels.isDisposed);
-  console.debug = savedDebug;
-  console.log = savedLog;
+  restoreConsole();
 });
 
 shutdownTest(test, () => gw);
