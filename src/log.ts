@@ -1,4 +1,12 @@
-/** Leveled logging to stderr. Secrets never go through here: callers pass redacted values. */
+/**
+ * Leveled logging to stderr. Secrets never go through here: callers pass redacted values.
+ *
+ * Two protections for the operator reading the log: a line (INFO and above) that repeats (the same
+ * text up to its numbers) more than a few times a minute is collapsed into one "... N more like this" line, so a
+ * misbehaving kernel or client cannot flood the log; and control characters are escaped, so text a
+ * kernel printed cannot rewrite the terminal or forge log lines.
+ */
+import { isUtf8 } from 'node:buffer';
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -14,8 +22,32 @@ export interface Logger {
 
 const rank: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40, CRITICAL: 50 };
 
+export interface LoggerOptions {
+  /** Lines with the same shape allowed per window before they are collapsed. */
+  repeatLimit?: number;
+  /** The window, in milliseconds. */
+  repeatWindowMs?: number;
+}
+
+interface RepeatState {
+  windowStart: number;
+  count: number;
+  suppressed: number;
+  level: LogLevel;
+  sample: string;
+}
+
 /** A logger that writes `[L YYYY-MM-DD HH:MM:SS.mmm KernelGateway] message` lines to `stream`. */
-export function createLogger(level: LogLevel = 'INFO', stream: NodeJS.WritableStream = process.stderr): Logger {
+export function createLogger(
+  level: LogLevel = 'INFO',
+  stream: NodeJS.WritableStream = process.stderr,
+  options: LoggerOptions = {},
+): Logger {
+  const repeatLimit = options.repeatLimit ?? 10;
+  const windowMs = options.repeatWindowMs ?? 60_000;
+  const repeats = new Map<string, RepeatState>();
+  let sweeper: NodeJS.Timeout | undefined;
+
   const logger: Logger = {
     level,
     debug: (m) => write('DEBUG', m),
@@ -24,10 +56,90 @@ export function createLogger(level: LogLevel = 'INFO', stream: NodeJS.WritableSt
     error: (m) => write('ERROR', m),
     critical: (m) => write('CRITICAL', m),
   };
+
+  function emit(at: LogLevel, message: string): void {
+    const stamp = new Date().toISOString().replace('T', ' ').slice(0, 23);
+    stream.write(`[${at[0]} ${stamp} KernelGateway] ${escapeControls(message)}\n`);
+  }
+
+  function summarize(state: RepeatState): void {
+    if (state.suppressed === 0) return;
+    const window = windowMs >= 1000 ? `${Math.round(windowMs / 1000)} s` : `${windowMs} ms`;
+    emit(state.level, `${state.sample} ... ${state.suppressed.toLocaleString('en-US')} more like this in the last ${window}`);
+    state.suppressed = 0;
+  }
+
+  /** Close the windows that have ended, with their summaries; stops itself when nothing is left. */
+  function sweep(): void {
+    const now = Date.now();
+    for (const [key, state] of repeats) {
+      if (now - state.windowStart < windowMs) continue;
+      summarize(state);
+      repeats.delete(key);
+    }
+    if (repeats.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  }
+
   function write(at: LogLevel, message: string): void {
     if (rank[at] < rank[logger.level]) return;
-    const stamp = new Date().toISOString().replace('T', ' ').slice(0, 23);
-    stream.write(`[${at[0]} ${stamp} KernelGateway] ${message}\n`);
+    // DEBUG is asked for to see everything; it is never collapsed.
+    if (at === 'DEBUG') return emit(at, message);
+    const key = `${at}:${shapeOf(message)}`;
+    const now = Date.now();
+    let state = repeats.get(key);
+    if (state && now - state.windowStart >= windowMs) {
+      summarize(state);
+      state = undefined;
+    }
+    if (!state) {
+      state = { windowStart: now, count: 0, suppressed: 0, level: at, sample: message.split('\n', 1)[0] };
+      repeats.set(key, state);
+      if (!sweeper) {
+        sweeper = setInterval(sweep, Math.min(windowMs, 1000));
+        sweeper.unref();
+      }
+    }
+    state.count++;
+    if (state.count > repeatLimit) {
+      state.suppressed++;
+      return;
+    }
+    emit(at, message);
   }
+
   return logger;
+}
+
+/** The text of a line with its numbers blanked: lines that differ only in counts, ports or ids share it. */
+function shapeOf(message: string): string {
+  return message.length > 300 ? message.slice(0, 300).replace(/\d+/g, '#') : message.replace(/\d+/g, '#');
+}
+
+/**
+ * C0 and C1 control characters (but newline and tab) as visible escapes: `\x1b`, `\r`, `\u009b`.
+ * Our own messages may span lines (stack traces); anything else that moves the cursor is escaped.
+ */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\r') return '\\r';
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * Bytes a kernel printed, as one log-safe line: valid UTF-8 is kept (controls escaped, newline
+ * too), anything else is shown byte by byte as `\xNN`.
+ */
+export function printableBytes(bytes: Buffer): string {
+  if (isUtf8(bytes)) return escapeControls(bytes.toString('utf8')).replace(/\n/g, '\\n');
+  let out = '';
+  for (const byte of bytes) {
+    out += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : byte === 0x09 ? '\t' : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
 }
