@@ -162,15 +162,23 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
-  // A bug must not leave kernels behind: log it, shut every kernel down, exit non-zero.
-  process.on('uncaughtException', (err) => {
-    log.critical(`internal error: ${err.stack ?? err.message}`);
-    if (stopping) process.exit(1);
+  // Last resort: every client-driven path contains its own failures (logged, that connection or
+  // request closed). Anything that still escapes is logged and the gateway keeps serving everyone
+  // else; only a storm of them (a broken process) stops it, shutting every kernel down first.
+  let recentFailures: number[] = [];
+  const onInternalError = (what: string, err: unknown) => {
+    log.critical(`internal error (${what}), contained; the gateway keeps running: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const now = Date.now();
+    recentFailures = [...recentFailures.filter((t) => now - t < 60_000), now];
+    if (recentFailures.length < 20 || stopping) return;
+    log.critical(`${recentFailures.length} internal errors within a minute: shutting down`);
     stopping = true;
     const deadline = setTimeout(() => process.exit(1), 15_000);
     deadline.unref();
     gateway.close().finally(() => process.exit(1));
-  });
+  };
+  process.on('uncaughtException', (err) => onInternalError('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => onInternalError('unhandled rejection', reason));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     try {
       process.on(signal, () => stop(signal));

@@ -38,6 +38,8 @@ export interface Config {
   offlineBufferBytes: number;
   /** Bytes queued towards one slow client before that client is disconnected (never silently dropped). */
   clientBufferBytes: number;
+  /** Bytes one client may have waiting for its kernel; reading pauses first, past this it is disconnected. */
+  kernelBufferBytes: number;
   /** Seconds between WebSocket pings (0: none); a client silent for max(3 pings, 30 s) is disconnected. */
   wsPingInterval: number;
   /** Kernels of the default kernelspec started at launch and handed out by POST /api/kernels. */
@@ -90,6 +92,7 @@ export const DEFAULTS: Config = {
   maxMessageSize: 64 * 1024 * 1024,
   offlineBufferBytes: 256 * 1024 * 1024,
   clientBufferBytes: 128 * 1024 * 1024,
+  kernelBufferBytes: 64 * 1024 * 1024,
   wsPingInterval: 30,
   prespawnCount: 0,
   forceKernelName: '',
@@ -229,6 +232,9 @@ export const optionTable: readonly OptionSpec[] = [
     env: 'KG_OFFLINE_BUFFER_BYTES', type: 'int', min: 0, help: 'Bytes kept for a disconnected client, replayed on reconnect' },
   { key: 'clientBufferBytes', trait: 'client_buffer_bytes', classes: APP, flag: '--client-buffer-bytes',
     env: 'KG_CLIENT_BUFFER_BYTES', type: 'int', min: 1, help: 'Bytes queued for a slow client before it is disconnected' },
+  { key: 'kernelBufferBytes', trait: 'kernel_buffer_bytes', classes: APP, flag: '--kernel-buffer-bytes',
+    env: 'KG_KERNEL_BUFFER_BYTES', type: 'int', min: 1024 * 1024,
+    help: 'Bytes one client may have waiting for its kernel (reading pauses first; past this it is disconnected)' },
   { key: 'wsPingInterval', trait: 'ws_ping_interval', classes: APP, flag: '--ws-ping-interval', env: 'KG_WS_PING_INTERVAL_SECS',
     type: 'int', min: 0, max: MAX_TIMER_SECONDS, help: 'Seconds between WebSocket keep-alive pings (0: none)' },
   { key: 'prespawnCount', trait: 'prespawn_count', classes: APP, flag: '--prespawn-count', env: 'KG_PRESPAWN_COUNT',

@@ -4,8 +4,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import * as zmq from 'zeromq';
 import { CLOSE } from './bridge/connection.ts';
 import { KernelHub } from './bridge/hub.ts';
+import { Keepalive } from './bridge/keepalive.ts';
 import type { Config } from './config.ts';
 import { TokenCheck } from './http/auth.ts';
 import { createUpgradeHandler } from './http/channels.ts';
@@ -13,8 +15,10 @@ import { kernelRoutes } from './http/kernels.ts';
 import { kernelSpecRoutes } from './http/kernelspecs.ts';
 import { createRequestHandler, sendJson, type Route } from './http/server.ts';
 import { sessionRoutes } from './http/sessions.ts';
-import { runtimeDir } from './kernels/launcher.ts';
 import { KernelManager } from './kernels/manager.ts';
+import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
+import { ProvisionerRegistry } from './kernels/provisioners/provisioner.ts';
+import { runtimeDir } from './kernels/runtime-dir.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { SessionManager } from './kernels/sessions.ts';
 import { kernelSearchPath, KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
@@ -32,12 +36,22 @@ export interface Gateway {
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
   const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
+  // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
+  // per context would cap the gateway near 250 kernels.
+  zmq.context.maxSockets = Math.min(zmq.context.maxSocketsLimit, 32_768);
+  const runtime = runtimeDir();
+  const stale = removeStaleConnectionFiles(runtime, log);
+  if (stale.length > 0) log.info(`removed ${stale.length} connection file(s) left in ${runtime} by a gateway that is gone: ${stale.join(', ')}`);
+  const connectionFiles = new ConnectionFileRegistry(runtime);
+  const provisioners = new ProvisionerRegistry().register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles));
   const manager = new KernelManager({
     specs,
+    provisioners,
     defaultKernelName: config.defaultKernelName,
     forceKernelName: config.forceKernelName,
-    runtimeDir: runtimeDir(),
+    runtimeDir: runtime,
     rootDir: config.rootDir || process.cwd(),
+    rootDirExplicit: config.rootDir !== '',
     kernelInfoTimeout: config.kernelInfoTimeout,
     kernelStartupTimeout: config.kernelStartupTimeout,
     maxKernels: config.maxKernels,
@@ -55,8 +69,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   });
   const sessions = new SessionManager(manager);
   const hubs = new Map<string, KernelHub>();
+  const hubOptions = {
+    log,
+    offlineLimitBytes: config.offlineBufferBytes,
+    clientBufferBytes: config.clientBufferBytes,
+    kernelBufferBytes: config.kernelBufferBytes,
+  };
   manager.addedListeners.add((kernel) => {
-    hubs.set(kernel.id, new KernelHub(kernel, log, config.offlineBufferBytes));
+    hubs.set(kernel.id, new KernelHub(kernel, hubOptions));
     kernel.lifecycleListeners.add((event) => {
       if (event === 'dead' || event === 'shutdown') hubs.delete(kernel.id);
     });
@@ -88,7 +108,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
         handler,
       )
     : createServer({ noDelay: true }, handler);
-  const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id) });
+  const keepalive = new Keepalive(config.wsPingInterval, log);
+  const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive });
   server.on('upgrade', onUpgrade);
 
   const port = await listen(server, config, log);
@@ -101,7 +122,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   }
 
   // Whatever way the process ends, no kernel process and no connection file outlives it.
-  const killKernels = () => manager.killAll();
+  const killKernels = () => {
+    manager.killAll();
+    connectionFiles.close();
+  };
   process.on('exit', killKernels);
   manager.fillPool();
 
@@ -109,8 +133,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const close = () =>
     (closing ??= (async () => {
       log.info('Shutting down: stopping all kernels');
+      keepalive.stop();
       for (const hub of hubs.values()) hub.closeAll(CLOSE.goingAway, 'gateway shutting down');
       await manager.shutdownAll();
+      connectionFiles.close();
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

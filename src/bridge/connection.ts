@@ -1,9 +1,15 @@
 /**
- * One client WebSocket on a kernel: decodes the client's frames and routes them to the kernel under
- * the connection's routing id; encodes kernel messages in the protocol the client chose.
+ * One client WebSocket on a kernel: decodes the client's frames and hands them to the kernel under
+ * the client's session; encodes kernel messages in the protocol the client chose.
+ *
+ * Bounds in both directions: towards the client, a client that stops reading past
+ * `clientBufferBytes` is disconnected (4008); towards the kernel, reading from the client pauses
+ * while its messages wait for the kernel (TCP then pushes back on the client), and a client whose
+ * waiting messages still pass `kernelBufferBytes` is disconnected (4009). Nothing the client sends,
+ * at any moment, may throw out of here: a failure is logged and closes this connection only (1011).
  */
 import type { WebSocket } from 'ws';
-import type { ClientChannels, KernelMessage } from '../kernels/kernel.ts';
+import type { KernelMessage, RequestChannel, RequestHeader } from '../kernels/kernel.ts';
 import type { Logger } from '../log.ts';
 import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
@@ -22,45 +28,77 @@ export interface EncodedMessage {
 export const CLOSE = {
   normal: 1000,
   goingAway: 1001,
+  internalError: 1011,
   tooSlow: 4008,
+  kernelNotReading: 4009,
 } as const;
 
-const SENDABLE = new Set(['shell', 'control', 'stdin']);
+const SENDABLE = new Set<string>(['shell', 'control', 'stdin']);
 
-/** v1 parts go to the kernel as they are; a header that is not a JSON object with a msg_type is refused here. */
-function checkHeader(header: Buffer): void {
+/** Where a connection's messages go: its session's way to the kernel. */
+export interface KernelPort {
+  /** False when the message was refused (the kernel is gone, or an input_reply nobody asked for). */
+  send(channel: RequestChannel, message: RawMessage, header: RequestHeader): boolean;
+  /** Bytes of this session's messages waiting for the kernel. */
+  backlog(): number;
+}
+
+export interface ConnectionOptions {
+  socket: WebSocket;
+  protocol: WireProtocol;
+  sessionId: string;
+  kernelId: string;
+  kernel: KernelPort;
+  log: Logger;
+  /** Bytes queued towards a client that does not read before it is disconnected. */
+  clientBufferBytes: number;
+  /** Bytes a client may have waiting for its kernel before it is disconnected. */
+  kernelBufferBytes: number;
+  onClose: (connection: ClientConnection) => void;
+}
+
+/** The header fields that route replies, from a v1 header the gateway otherwise passes on as bytes. */
+function readHeader(header: Buffer): RequestHeader {
   let parsed: unknown;
   try {
     parsed = JSON.parse(header.toString('utf8'));
   } catch {
     throw new ProtocolError('header is not valid JSON');
   }
+  return requestHeader(parsed);
+}
+
+function requestHeader(parsed: unknown): RequestHeader {
   if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { msg_type?: unknown }).msg_type !== 'string') {
     throw new ProtocolError('header has no msg_type');
   }
+  const { msg_id, msg_type, session } = parsed as { msg_id?: unknown; msg_type: string; session?: unknown };
+  return { msg_id: String(msg_id ?? ''), msg_type, session: String(session ?? '') };
 }
 
 export class ClientConnection {
-  channels!: ClientChannels;
+  readonly socket: WebSocket;
+  readonly protocol: WireProtocol;
+  readonly sessionId: string;
   readonly factory: MessageFactory;
+  /** Reading from the client is paused while its messages wait for the kernel. */
+  readingPaused = false;
+  /** For the keepalive: when the client last answered a ping. */
+  lastPong = Date.now();
+  readonly #options: ConnectionOptions;
   #closed = false;
-  #pinger: NodeJS.Timeout | undefined;
-  onClose: () => void = () => undefined;
 
-  constructor(
-    readonly socket: WebSocket,
-    readonly protocol: WireProtocol,
-    readonly sessionId: string,
-    private readonly kernelId: string,
-    private readonly log: Logger,
-    private readonly maxBufferedBytes: number,
-    pingIntervalSeconds = 0,
-  ) {
-    this.factory = new MessageFactory(sessionId);
-    socket.on('message', (data: Buffer, isBinary: boolean) => this.#onFrame(data, isBinary));
-    socket.on('close', () => this.#closeOnce());
-    if (pingIntervalSeconds > 0) this.#keepAlive(pingIntervalSeconds * 1000);
-    socket.on('error', (error) => this.log.warn(`${this.#who()}: socket error: ${error.message}`));
+  constructor(options: ConnectionOptions) {
+    this.#options = options;
+    this.socket = options.socket;
+    this.protocol = options.protocol;
+    this.sessionId = options.sessionId;
+    this.factory = new MessageFactory(options.sessionId);
+    const socket = options.socket;
+    socket.on('message', (data: Buffer, isBinary: boolean) => this.#guard('a frame', () => this.#onFrame(data, isBinary)));
+    socket.on('close', () => this.#guard('the close', () => this.#closeOnce()));
+    socket.on('pong', () => (this.lastPong = Date.now()));
+    socket.on('error', (error) => options.log.warn(`${this.#who()}: socket error: ${error.message}`));
   }
 
   get closed(): boolean {
@@ -70,13 +108,15 @@ export class ClientConnection {
   /** Send a kernel message, encoding it for this protocol unless another connection already did. */
   send(message: KernelMessage, encoded: EncodedMessage = {}): void {
     if (this.#closed) return;
-    if (this.protocol === 'v1') {
-      encoded.v1 ??= encodeV1(message.channel, message.parsed);
-      this.#write(encoded.v1, true);
-    } else {
-      encoded.json ??= encodeJson(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
-      this.#write(encoded.json.data, encoded.json.binary);
-    }
+    this.#guard('a kernel message', () => {
+      if (this.protocol === 'v1') {
+        encoded.v1 ??= encodeV1(message.channel, message.parsed);
+        this.#write(encoded.v1, true);
+      } else {
+        encoded.json ??= encodeJson(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
+        this.#write(encoded.json.data, encoded.json.binary);
+      }
+    });
   }
 
   /** A status or stream message made by the gateway itself (restarting, dead, notices). */
@@ -85,17 +125,41 @@ export class ClientConnection {
     this.send({ channel: 'iopub', header: raw.fields, parsed: { ...raw, identities: [], signature: Buffer.alloc(0) } });
   }
 
+  /** Stop or resume reading the client's socket (backpressure towards the kernel). */
+  pauseReading(paused: boolean): void {
+    if (this.#closed || paused === this.readingPaused) return;
+    this.readingPaused = paused;
+    if (paused) {
+      this.socket.pause();
+    } else {
+      // The client could not answer pings while we did not read it.
+      this.lastPong = Date.now();
+      this.socket.resume();
+    }
+  }
+
   close(code: number, reason: string): void {
     if (this.#closed) return;
-    this.socket.close(code, reason);
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      this.socket.terminate();
+    }
+    this.#closeOnce();
+  }
+
+  /** Drop the TCP connection at once (a client that stopped answering pings). */
+  terminate(): void {
+    this.socket.terminate();
     this.#closeOnce();
   }
 
   #write(data: Buffer, binary: boolean): void {
     // Never drop a message for a slow client: past the limit the client is disconnected, and told why.
-    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
-      this.log.error(
-        `${this.#who()}: client is not reading (${this.socket.bufferedAmount} bytes waiting, limit ${this.maxBufferedBytes}); disconnecting it`,
+    const limit = this.#options.clientBufferBytes;
+    if (this.socket.bufferedAmount > limit) {
+      this.#options.log.error(
+        `${this.#who()}: client is not reading (${this.socket.bufferedAmount} bytes waiting, limit ${limit}); disconnecting it`,
       );
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
       return;
@@ -104,56 +168,66 @@ export class ClientConnection {
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.#closed) return;
     let channel: string | undefined;
     let message: RawMessage;
+    let header: RequestHeader;
     try {
       if (this.protocol === 'v1') {
         if (!isBinary) throw new ProtocolError('text frame on a v1 connection (v1 frames are binary)');
         ({ channel, message } = decodeV1(data));
-        checkHeader(message.header);
+        header = readHeader(message.header);
       } else {
-        ({ channel, message } = decodeJson(data, isBinary));
+        let parsedHeader: unknown;
+        ({ channel, message, header: parsedHeader } = decodeJson(data, isBinary));
+        header = requestHeader(parsedHeader);
         if (channel === undefined) {
-          this.log.warn(`${this.#who()}: message without a channel; sending it on shell`);
+          this.#options.log.warn(`${this.#who()}: message without a channel; sending it on shell`);
           channel = 'shell';
         }
       }
     } catch (error) {
-      this.log.warn(`${this.#who()}: refused a frame: ${(error as Error).message}`);
+      this.#options.log.warn(`${this.#who()}: refused a frame: ${(error as Error).message}`);
       return;
     }
     if (!SENDABLE.has(channel)) {
-      this.log.warn(`${this.#who()}: refused a message for unknown channel ${JSON.stringify(channel)}`);
+      this.#options.log.warn(`${this.#who()}: refused a message for unknown channel ${JSON.stringify(channel)}`);
       return;
     }
-    this.channels.send(channel as 'shell' | 'control' | 'stdin', message);
+    const kernel = this.#options.kernel;
+    kernel.send(channel as RequestChannel, message, header);
+    const waiting = kernel.backlog();
+    if (waiting > this.#options.kernelBufferBytes) {
+      this.#options.log.error(
+        `${this.#who()}: the kernel is not reading and ${waiting} bytes from this client wait for it ` +
+          `(limit ${this.#options.kernelBufferBytes}, --kernel-buffer-bytes); disconnecting the client`,
+      );
+      this.close(CLOSE.kernelNotReading, 'kernel not reading: buffer limit reached');
+    }
   }
 
-  /** Pings keep proxies from closing idle sockets, and find clients that vanished without a close. */
-  #keepAlive(intervalMs: number): void {
-    const timeoutMs = Math.max(3 * intervalMs, 30_000);
-    let lastPong = Date.now();
-    this.socket.on('pong', () => (lastPong = Date.now()));
-    this.#pinger = setInterval(() => {
-      if (Date.now() - lastPong > timeoutMs) {
-        this.log.warn(`${this.#who()}: no pong for ${Math.round((Date.now() - lastPong) / 1000)} s; closing`);
-        this.socket.terminate();
-        this.#closeOnce();
-        return;
+  /** Contain any failure to this connection: log it and close the connection, never the gateway. */
+  #guard(what: string, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.#options.log.error(`${this.#who()}: internal error handling ${what}: ${(error as Error).stack ?? error}`);
+      if (this.#closed) return;
+      try {
+        this.close(CLOSE.internalError, 'internal error');
+      } catch {
+        /* the socket is beyond saving; its close event will follow */
       }
-      this.socket.ping();
-    }, intervalMs);
-    this.#pinger.unref();
+    }
   }
 
   #closeOnce(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#pinger);
-    this.onClose();
+    this.#options.onClose(this);
   }
 
   #who(): string {
-    return `kernel ${this.kernelId}, session ${this.sessionId}`;
+    return `kernel ${this.#options.kernelId}, session ${this.sessionId}`;
   }
 }

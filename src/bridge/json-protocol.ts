@@ -61,6 +61,8 @@ export interface DecodedClientMessage {
   /** undefined when the client gave none (the caller defaults to shell, with a warning). */
   channel: string | undefined;
   message: RawMessage;
+  /** The header as parsed (it has a string msg_type). */
+  header: Record<string, unknown>;
 }
 
 /** Decode a client's text or binary frame; throws ProtocolError saying what is wrong with it. */
@@ -100,6 +102,7 @@ export function decodeJson(data: Buffer, isBinary: boolean): DecodedClientMessag
   };
   return {
     channel,
+    header,
     message: {
       header: Buffer.from(JSON.stringify(header), 'utf8'),
       parentHeader: part(parent_header, 'parent_header'),

@@ -2,6 +2,7 @@
 import type { Config } from '../config.ts';
 import { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
 import type { Kernel } from '../kernels/kernel.ts';
+import { UnknownProvisionerError } from '../kernels/provisioners/provisioner.ts';
 import { checkListingAllowed, HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
 import { isJsonObject } from '../messaging/message.ts';
 
@@ -12,6 +13,15 @@ export function kernelStartError(error: unknown): HttpError {
   if (error instanceof KernelLimitError) return new HttpError(403, error.message, 'Forbidden');
   if (error instanceof InvalidPathError) return new HttpError(400, error.message);
   if (error instanceof KernelStartError) return new HttpError(500, error.message);
+  if (error instanceof UnknownProvisionerError) return new HttpError(500, error.message);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EMFILE' || code === 'ENFILE' || /too many open files/i.test((error as Error).message)) {
+    return new HttpError(
+      503,
+      'Could not start kernel: the gateway has no file descriptors left (ulimit -n); close clients or kernels, or raise the limit',
+      'Service Unavailable',
+    );
+  }
   return new HttpError(500, `Could not start kernel: ${(error as Error).message}`);
 }
 

@@ -105,6 +105,12 @@ export function createRequestHandler(options: RouterOptions): (req: IncomingMess
     });
     void handle(req, res).catch((error: unknown) => {
       if (error instanceof HttpError) return sendError(res, error);
+      if (req.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET' || (error as Error).name === 'AbortError') {
+        // The client went away in the middle of its request: routine, nothing to answer.
+        log.debug(`${req.method} ${redactUrl(req.url)}: the client aborted the request (${(error as Error).message})`);
+        res.destroy();
+        return;
+      }
       log.error(`${req.method} ${redactUrl(req.url)}: ${(error as Error).stack ?? error}`);
       sendError(res, new HttpError(500, `Unknown server error: ${(error as Error).message}`));
     });
@@ -112,7 +118,7 @@ export function createRequestHandler(options: RouterOptions): (req: IncomingMess
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     applyCors(res, cors);
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    const url = requestUrl(req);
     const path = stripBase(url.pathname, config.baseUrl);
     if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${config.baseUrl}`);
     // Preflight needs no token: browsers never send credentials with it.
@@ -160,7 +166,42 @@ export function clientAddress(req: IncomingMessage, trustXheaders: boolean): str
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-/** A URL safe to log: any token in the query is hidden. */
+/**
+ * The request's URL. The request target is a path (or, from a proxy, an absolute URL); a path that
+ * starts with `//` is still a path here, never a host name.
+ */
+export function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? '/';
+  try {
+    return target.startsWith('/') ? new URL(`http://gateway${target}`) : new URL(target);
+  } catch {
+    throw new HttpError(400, `Malformed request target: ${redactUrl(target).slice(0, 200)}`);
+  }
+}
+
+/**
+ * A URL safe to log: every query parameter whose name, once decoded, is `token` (in any case)
+ * has its value hidden, however the client spelled the name (`%74oken=`).
+ */
 export function redactUrl(url: string | undefined): string {
-  return (url ?? '').replace(/([?&]token=)[^&]*/gi, '$1<hidden>');
+  const text = url ?? '';
+  const at = text.indexOf('?');
+  if (at < 0) return text;
+  const hash = text.indexOf('#', at);
+  const query = text.slice(at + 1, hash < 0 ? undefined : hash);
+  const redacted = query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        decoded = name;
+      }
+      return decoded.trim().toLowerCase() === 'token' ? `${name}=<hidden>` : pair;
+    })
+    .join('&');
+  return `${text.slice(0, at + 1)}${redacted}${hash < 0 ? '' : text.slice(hash)}`;
 }

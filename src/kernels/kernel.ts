@@ -1,52 +1,36 @@
 /**
- * One running kernel: its process, its ZeroMQ sockets, its state, and interrupt, restart and shutdown.
+ * One kernel: its state, its messages, and interrupt, restart and shutdown. How its process comes
+ * to exist is its provisioner's business (provisioners/); the kernel only launches, signals and
+ * watches it through that seam.
  *
- * The kernel owns one iopub SUB socket, subscribed from launch, and fans its messages out to listeners
- * (every client connection), so a client joining later never meets ZeroMQ's slow-joiner window.
- * Shell, control and stdin are per client (see `openChannels`): the kernel routes replies and
- * input requests by the DEALER's routing id.
+ * The kernel's iopub messages are fanned out to listeners (every client), from one subscription
+ * made at launch. Clients send through one shared shell, control and stdin socket; replies come back
+ * to their sender by parent message (requests.ts).
  */
-import type { ChildProcess } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { join } from 'node:path';
-import * as zmq from 'zeromq';
 import type { Logger } from '../log.ts';
-import type { Channel, ExecutionState, MessageHeader, RawMessage } from '../messaging/message.ts';
-import { isoNow, MessageFactory, newSessionId, parseSigned, ProtocolError, serializeFrames, Signer, type Parsed } from '../messaging/session.ts';
-import {
-  choosePorts,
-  composeKernelEnv,
-  releasePorts,
-  removeFile,
-  signalGroup,
-  spawnKernel,
-  substituteArgv,
-  writeConnectionFile,
-  type ConnectionInfo,
-  type Ports,
-} from './launcher.ts';
-import { receiveLoop, SocketWriter } from './sockets.ts';
+import type { ExecutionState, MessageHeader, RawMessage } from '../messaging/message.ts';
+import { isoNow, MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
+import { Handshake } from './handshake.ts';
+import type { KernelMessage } from './kernel-message.ts';
+import { KernelSockets, type KernelChannel } from './kernel-sockets.ts';
+import type { KernelProvisioner, LaunchedProcess } from './provisioners/provisioner.ts';
+import { parentOf, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
 import type { KernelSpec } from './specs.ts';
 
-/** A message from the kernel, signature checked, header read, everything else untouched. */
-export interface KernelMessage {
-  channel: Channel;
-  parsed: Parsed;
-  header: MessageHeader;
-}
+export type { KernelMessage } from './kernel-message.ts';
+export type { Requester, RequestChannel, RequestHeader } from './requests.ts';
 
 export type LifecycleEvent = 'restarting' | 'restarted' | 'dead' | 'shutdown';
 
 export interface KernelOptions {
   id: string;
   spec: KernelSpec;
-  runtimeDir: string;
+  provisioner: KernelProvisioner;
   cwd: string;
   /** Environment before the kernelspec's own entries (see composeKernelEnv). */
   env: NodeJS.ProcessEnv;
-  ip: string;
   log: Logger;
-  /** Seconds to wait for the first kernel_info reply before letting clients in anyway. */
+  /** Seconds to wait for kernel_info after a restart before letting clients in anyway. */
   kernelInfoTimeout: number;
 }
 
@@ -59,22 +43,13 @@ const UNTRACKED = new Set([
   'input_request', 'input_reply',
 ]);
 
-interface Handshake {
-  replied: boolean;
-  iopubSeen: boolean;
-  timer?: NodeJS.Timeout;
-  deadline?: NodeJS.Timeout;
-}
-
 const RESTART_LIMIT = 5;
 const STABLE_START_MS = 10_000;
-const PROBE_INTERVAL_MS = 500;
-const STDERR_TAIL_BYTES = 4096;
 
 export class Kernel {
   readonly id: string;
   readonly spec: KernelSpec;
-  readonly connectionFile: string;
+  readonly provisioner: KernelProvisioner;
   executionState: ExecutionState = 'starting';
   lastActivity = new Date();
   /** Open WebSocket connections, maintained by the bridge. */
@@ -87,26 +62,21 @@ export class Kernel {
   readonly #options: KernelOptions;
   readonly #log: Logger;
   readonly #factory = new MessageFactory();
-  #signer!: Signer;
-  #info!: ConnectionInfo;
-  #process: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #stderrTail = '';
+  readonly #signer: Signer;
+  readonly #key = newSessionId();
+  readonly #router: RequestRouter;
+  /** Replies to the gateway's own requests (probes, interrupts, shutdown). */
+  readonly #self: Requester;
+  #process: LaunchedProcess | undefined;
+  #processExited = true;
+  #sockets: KernelSockets | undefined;
+  #generation = 0;
   /** Set while the gateway itself stops the process (shutdown or manual restart). */
   #stopping = false;
   #gone = false;
   #everReady = false;
   #restartCount = 0;
   #lastRestart = 0;
-
-  #iopub!: zmq.Subscriber;
-  #control!: zmq.Dealer;
-  #controlWriter!: SocketWriter;
-  #probe!: zmq.Dealer;
-  #probeWriter!: SocketWriter;
-  /** Every DEALER opened for clients, so they can follow the kernel to new ports. */
-  readonly #clientSockets = new Map<zmq.Dealer, 'shell' | 'control' | 'stdin'>();
-
   #ready = false;
   #queue: Promise<unknown> = Promise.resolve();
   #lastIopubAt = 0;
@@ -116,17 +86,22 @@ export class Kernel {
   constructor(options: KernelOptions) {
     this.id = options.id;
     this.spec = options.spec;
+    this.provisioner = options.provisioner;
     this.#options = options;
     this.#log = options.log;
-    this.connectionFile = join(options.runtimeDir, `kernel-${options.id}.json`);
+    this.#signer = new Signer(this.#key, 'hmac-sha256');
+    this.#router = new RequestRouter({ kernelId: this.id, log: this.#log, factory: this.#factory });
+    this.#router.kick = (channel) => this.#sockets?.kick(channel);
+    this.#self = {
+      label: 'the gateway',
+      deliver: (message) => {
+        if (message.header.msg_type === 'kernel_info_reply') this.#handshake?.replied();
+      },
+    };
   }
 
   get name(): string {
     return this.spec.name;
-  }
-
-  get signer(): Signer {
-    return this.#signer;
   }
 
   get pid(): number | undefined {
@@ -156,38 +131,42 @@ export class Kernel {
     });
   }
 
-  /** Write the connection file, spawn the process and connect. Resolves once spawned (not yet ready). */
+  /** Launch the process and connect. Resolves once launched (not yet ready). */
   async start(): Promise<void> {
-    const ports = await choosePorts(this.#options.ip);
-    this.#info = {
-      ...ports,
-      ip: this.#options.ip,
-      // A fresh random key per kernel, in jupyter_client's shape.
-      key: newSessionId(),
-      transport: 'tcp',
-      signature_scheme: 'hmac-sha256',
-      kernel_name: this.spec.name,
-    };
-    this.#signer = new Signer(this.#info.key, this.#info.signature_scheme);
-    this.#openKernelSockets();
     try {
-      await this.#launch();
+      await this.#launch(false);
     } catch (error) {
       await this.#cleanUp();
       throw error;
     }
   }
 
-  /** Interrupt by signal or by message, as the kernelspec's interrupt_mode says. */
-  async interrupt(): Promise<void> {
-    if (this.spec.spec.interrupt_mode === 'message') {
-      this.#sendControl('interrupt_request', {});
-    } else if (this.#process) {
-      signalGroup(this.#process, 'SIGINT');
-    }
+  /**
+   * Queue a message for the kernel; replies and input requests go to `requester`. Held while the
+   * kernel is not ready. Returns false when the message was refused (an input_reply nobody asked for).
+   */
+  send(channel: RequestChannel, message: RawMessage, header: RequestHeader, requester: Requester): boolean {
+    if (this.#gone) return false;
+    return this.#router.send(channel, message, header, requester);
   }
 
-  /** Stop the process and start a new one with the same id, ports and key. Resolves once spawned. */
+  /** Bytes of `requester`'s messages still waiting to go to the kernel. */
+  backlog(requester: Requester): number {
+    return this.#router.backlog(requester);
+  }
+
+  /** A sender left: drop what it still had queued and the replies it awaited. */
+  forget(requester: Requester): { messages: number; bytes: number } {
+    return this.#router.forget(requester);
+  }
+
+  /** Interrupt by signal or by message, as the kernelspec's interrupt_mode says. */
+  async interrupt(): Promise<void> {
+    if (this.spec.spec.interrupt_mode === 'message') this.#sendOwn('control', 'interrupt_request', {});
+    else if (this.#process) await this.provisioner.signal('SIGINT');
+  }
+
+  /** Stop the process and start a new one with the same id, ports and key. Resolves once launched. */
   restart(): Promise<void> {
     return this.#serially(async () => {
       if (this.#gone) throw new Error(`kernel ${this.id} is shut down`);
@@ -198,9 +177,9 @@ export class Kernel {
       try {
         await this.#stopProcess(true, wasReady);
         await this.#drainIopub();
+        this.#endProcess('was restarted');
         if (this.#gone) return;
-        this.#reopenIopub();
-        await this.#launch();
+        await this.#launch(false);
       } finally {
         this.#stopping = false;
       }
@@ -220,60 +199,9 @@ export class Kernel {
     });
   }
 
-  /** Lifecycle operations (restart, shutdown, auto-restart) run one at a time, in order. */
-  #serially<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(operation);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Let the iopub messages the old process sent before it exited arrive (at most 300 ms). */
-  async #drainIopub(): Promise<void> {
-    const until = Date.now() + 300;
-    while (Date.now() < until && Date.now() - this.#lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
-  }
-
-  /** Last resort when the gateway exits without a clean shutdown: kill the process group, remove the file. */
+  /** Last resort when the gateway exits without a clean shutdown: kill the process, remove its files. */
   killNow(): void {
-    if (this.#process) signalGroup(this.#process, 'SIGKILL');
-    removeFile(this.connectionFile);
-  }
-
-  /**
-   * Open a client's shell, control and stdin DEALERs sharing one routing id, so the kernel sends a
-   * request's replies and input_request back to that client. Messages from the kernel go to `deliver`.
-   */
-  openChannels(routingId: string, deliver: (message: KernelMessage) => void): ClientChannels {
-    return new ClientChannels(this, routingId, deliver);
-  }
-
-  /** @internal used by ClientChannels */
-  createClientSocket(channel: 'shell' | 'control' | 'stdin', routingId: string): zmq.Dealer {
-    const socket = new zmq.Dealer({ routingId, linger: 1000, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
-    socket.connect(this.#endpoint(channel));
-    this.#clientSockets.set(socket, channel);
-    return socket;
-  }
-
-  /** @internal */
-  closeClientSocket(socket: zmq.Dealer): void {
-    this.#clientSockets.delete(socket);
-    socket.close();
-  }
-
-  /** @internal parse and check a message from one of the kernel's sockets, or log why not. */
-  readMessage(channel: Channel, frames: Buffer[]): KernelMessage | undefined {
-    try {
-      const parsed = parseSigned(frames, this.#signer);
-      const header = JSON.parse(parsed.header.toString('utf8')) as MessageHeader;
-      if (typeof header !== 'object' || header === null || typeof header.msg_type !== 'string') {
-        throw new ProtocolError('header has no msg_type');
-      }
-      return { channel, parsed, header };
-    } catch (error) {
-      this.#log.warn(`kernel ${this.id}: dropped a ${channel} message: ${(error as Error).message}`);
-      return undefined;
-    }
+    this.provisioner.killNow();
   }
 
   /** The REST model, in Jupyter Server's key order. */
@@ -286,42 +214,57 @@ export class Kernel {
       connections: this.connections,
     };
     if (this.reason) model.reason = this.reason;
+    const provisioner = this.provisioner.model?.();
+    if (provisioner) model.provisioner = provisioner;
     return model;
+  }
+
+  /** Lifecycle operations (restart, shutdown, auto-restart) run one at a time, in order. */
+  #serially<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(operation);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   // ---- process ----
 
-  async #launch(): Promise<void> {
-    const cwd = this.#options.cwd;
-    writeConnectionFile(this.connectionFile, this.#info);
-    const connectionFile = realpathSync(this.connectionFile);
-    const argv = substituteArgv(this.spec.spec.argv, {
-      connection_file: connectionFile,
-      resource_dir: this.spec.resourceDir,
-      cwd,
+  async #launch(newPorts: boolean): Promise<void> {
+    const launched = await this.provisioner.launch({
+      key: this.#key,
+      signatureScheme: 'hmac-sha256',
+      cwd: this.#options.cwd,
+      env: this.#options.env,
+      newPorts,
     });
-    const env = composeKernelEnv(this.#options.env, this.spec.spec.env, this.spec.spec.language);
-    const child = spawnKernel(argv, env, cwd);
-    this.#stderrTail = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    const generation = ++this.#generation;
+    this.#process = launched;
+    this.#processExited = false;
+    void launched.exited.then((status) => {
+      if (generation === this.#generation) this.#processExited = true;
+      const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+      this.#onExit(generation, how);
     });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (error) => reject(new Error(`cannot start kernel ${this.name} (${argv[0]}): ${error.message}`)));
+    this.#sockets = new KernelSockets({
+      connection: launched.connection,
+      routingId: `gateway-${this.#factory.session}`,
+      onMessage: (channel, frames) => this.#onMessage(channel, frames),
+      onError: (channel, error) => this.#log.error(`kernel ${this.id}: ${channel} socket error: ${error.message}`),
+      next: (channel) => this.#router.next(channel, this.#signer, generation),
     });
-    this.#process = child;
-    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', (code, signal) => this.#onExit(child, code, signal));
     this.executionState = 'starting';
-    this.#log.info(`kernel ${this.id} (${this.name}) started, pid ${child.pid}`);
+    this.#log.info(`kernel ${this.id} (${this.name}) started${launched.pid ? `, pid ${launched.pid}` : ''}`);
     this.#startHandshake();
   }
 
-  #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.#stopping || this.#gone || child !== this.#process) return;
-    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+  /** The process is over: close its sockets and answer what it was given and never answered. */
+  #endProcess(why: string): void {
+    this.#sockets?.close();
+    this.#sockets = undefined;
+    this.#router.processEnded(this.#generation, why);
+  }
+
+  #onExit(generation: number, how: string): void {
+    if (this.#stopping || this.#gone || generation !== this.#generation) return;
     this.#log.warn(`kernel ${this.id} (${this.name}) died (${how})`);
     void this.#serially(() => this.#autoRestart());
   }
@@ -335,25 +278,24 @@ export class Kernel {
     this.#lastRestart = now;
     this.#setNotReady();
     if (this.#restartCount > RESTART_LIMIT) {
-      const tail = this.#stderrTail.trim().split('\n').slice(-5).join('\n');
+      const tail = this.provisioner.lastOutput().trim().split('\n').slice(-5).join('\n');
       this.reason = `kernel died ${RESTART_LIMIT + 1} times in a row${tail ? `; last output:\n${tail}` : ''}`;
       this.#log.error(`kernel ${this.id} (${this.name}) is dead: ${this.reason}`);
       this.executionState = 'dead';
       this.#gone = true;
-      if (this.#process) signalGroup(this.#process, 'SIGKILL');
-      await this.#cleanUp();
       this.#emit('dead');
+      this.#endProcess('died');
+      await this.#cleanUp();
       return;
     }
     this.executionState = 'restarting';
     this.#emit('restarting');
+    this.#endProcess('died');
     this.#log.info(`kernel ${this.id} restarting (attempt ${this.#restartCount} of ${RESTART_LIMIT})`);
-    if (this.#process) signalGroup(this.#process, 'SIGKILL');
+    await this.provisioner.signal('SIGKILL');
     try {
       // A kernel that never came up may have lost its ports to another process: take new ones.
-      if (!this.#everReady) await this.#movePorts();
-      this.#reopenIopub();
-      await this.#launch();
+      await this.#launch(!this.#everReady);
       this.#emit('restarted');
     } catch (error) {
       this.#log.error(`kernel ${this.id}: restart failed: ${(error as Error).message}`);
@@ -363,146 +305,102 @@ export class Kernel {
 
   /** interrupt, shutdown_request, SIGTERM, SIGKILL: each step only if the process is still there. */
   async #stopProcess(restart: boolean, polite: boolean): Promise<void> {
-    const child = this.#process;
-    if (!child) return;
-    if (child.exitCode !== null || child.signalCode !== null) {
+    if (!this.#process) return;
+    if (this.#processExited) {
       // The leader is gone; whatever it started in its group goes too.
-      signalGroup(child, 'SIGKILL');
+      await this.provisioner.signal('SIGKILL');
       return;
     }
     // As jupyter_client: interrupt first, so a kernel stuck in a computation reaches its shutdown handler.
     // Not while it is still starting: SIGINT during interpreter start-up is a fatal error, not an interrupt.
     if (polite) {
       await this.interrupt();
-      this.#sendControl('shutdown_request', { restart });
-      if (await this.#waitExit(2500)) return signalGroup(child, 'SIGKILL');
+      this.#sendOwn('control', 'shutdown_request', { restart });
+      if (await this.#waitExit(2500)) return this.provisioner.signal('SIGKILL');
       this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
     }
     // A kernel that has not answered kernel_info will not answer shutdown_request either.
-    signalGroup(child, 'SIGTERM');
-    if (await this.#waitExit(2500)) return signalGroup(child, 'SIGKILL');
+    await this.provisioner.signal('SIGTERM');
+    if (await this.#waitExit(2500)) return this.provisioner.signal('SIGKILL');
     this.#log.warn(`kernel ${this.id} did not exit after SIGTERM; sending SIGKILL`);
-    signalGroup(child, 'SIGKILL');
-    if (!(await this.#waitExit(5000))) this.#log.error(`kernel ${this.id} (pid ${child.pid}) survived SIGKILL`);
+    await this.provisioner.signal('SIGKILL');
+    if (!(await this.#waitExit(5000))) this.#log.error(`kernel ${this.id} (pid ${this.pid}) survived SIGKILL`);
   }
 
   #waitExit(ms: number): Promise<boolean> {
+    const exited = this.#process?.exited;
+    if (!exited || this.#processExited) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
-      void this.#exited.then(() => {
+      void exited.then(() => {
         clearTimeout(timer);
         resolve(true);
       });
     });
   }
 
+  /** Let the iopub messages the old process sent before it exited arrive (at most 300 ms). */
+  async #drainIopub(): Promise<void> {
+    const until = Date.now() + 300;
+    while (Date.now() < until && Date.now() - this.#lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
+  }
+
   async #cleanUp(): Promise<void> {
     this.#setNotReady();
     this.#wakeWaiters(false);
-    if (this.#handshake) this.#stopHandshake();
-    removeFile(this.connectionFile);
-    if (this.#info) releasePorts(this.#info);
-    this.#iopub?.close();
-    this.#control?.close();
-    this.#probe?.close();
-    for (const socket of this.#clientSockets.keys()) socket.close();
-    this.#clientSockets.clear();
+    this.#handshake?.stop();
+    this.#handshake = undefined;
+    this.#sockets?.close();
+    this.#sockets = undefined;
+    await this.provisioner.cleanup();
   }
 
-  // ---- sockets ----
+  // ---- messages ----
 
-  #endpoint(channel: 'shell' | 'control' | 'stdin' | 'iopub'): string {
-    return `tcp://${this.#info.ip}:${this.#info[`${channel}_port`]}`;
+  #sendOwn(channel: RequestChannel, msgType: string, content: unknown): void {
+    if (!this.#sockets) return;
+    this.#router.sendUrgent(channel, this.#factory.message(msgType, content), this.#self, this.#signer, this.#generation);
   }
 
-  #openKernelSockets(): void {
-    // No high-water marks on our side: whatever the kernel publishes is read at once (nothing dropped
-    // in ZeroMQ); the bridge applies explicit, reported limits per client instead.
-    this.#openIopub();
-
-    this.#control = new zmq.Dealer({ linger: 100, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
-    this.#control.connect(this.#endpoint('control'));
-    this.#controlWriter = new SocketWriter(this.#control, (e) => this.#socketError('control', e));
-    void receiveLoop(this.#control, () => undefined, (e) => this.#socketError('control', e));
-
-    this.#probe = new zmq.Dealer({ linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
-    this.#probe.connect(this.#endpoint('shell'));
-    this.#probeWriter = new SocketWriter(this.#probe, (e) => this.#socketError('shell', e));
-    void receiveLoop(this.#probe, (frames) => this.#onProbeReply(frames), (e) => this.#socketError('shell', e));
-  }
-
-  #openIopub(): void {
-    this.#iopub = new zmq.Subscriber({ receiveHighWaterMark: 0, linger: 0 });
-    this.#iopub.subscribe();
-    this.#iopub.connect(this.#endpoint('iopub'));
-    void receiveLoop(this.#iopub, (frames) => this.#onIopub(frames), (e) => this.#socketError('iopub', e));
-  }
-
-  /**
-   * A fresh iopub subscription for a new kernel process. Under Deno a SUB socket that reconnects to a
-   * restarted publisher stops delivering, so it is replaced rather than left to reconnect.
-   */
-  #reopenIopub(): void {
-    const old = this.#iopub;
-    this.#openIopub();
-    old.close();
-  }
-
-  /** Take five new ports and point every socket at them. */
-  async #movePorts(): Promise<void> {
-    const old: Ports = { ...this.#info };
-    // iopub is not moved: every new process gets a fresh subscription (#reopenIopub).
-    const oldEndpoints = { control: this.#endpoint('control'), shell: this.#endpoint('shell'), stdin: this.#endpoint('stdin') };
-    releasePorts(old);
-    Object.assign(this.#info, await choosePorts(this.#info.ip));
-    const move = (socket: zmq.Socket, channel: 'shell' | 'control' | 'stdin') => {
-      try {
-        socket.disconnect(oldEndpoints[channel]);
-      } catch {
-        /* not connected */
+  /** Parse and check a message from one of the kernel's sockets, or log why not. */
+  #read(channel: KernelChannel, frames: Buffer[]): KernelMessage | undefined {
+    try {
+      const parsed = parseSigned(frames, this.#signer);
+      const header = JSON.parse(parsed.header.toString('utf8')) as MessageHeader;
+      if (typeof header !== 'object' || header === null || typeof header.msg_type !== 'string') {
+        throw new ProtocolError('header has no msg_type');
       }
-      socket.connect(this.#endpoint(channel));
-    };
-    move(this.#control, 'control');
-    move(this.#probe, 'shell');
-    for (const [socket, channel] of this.#clientSockets) move(socket, channel);
+      return { channel, parsed, header };
+    } catch (error) {
+      this.#log.warn(`kernel ${this.id}: dropped a ${channel} message: ${(error as Error).message}`);
+      return undefined;
+    }
   }
 
-  #socketError(channel: string, error: Error): void {
-    this.#log.error(`kernel ${this.id}: ${channel} socket error: ${error.message}`);
-  }
-
-  #sendControl(msgType: string, content: unknown): void {
-    const message = this.#factory.message(msgType, content);
-    this.#controlWriter.write(serializeFrames(message, this.#signer));
-  }
-
-  #onIopub(frames: Buffer[]): void {
-    this.#lastIopubAt = Date.now();
-    const message = this.readMessage('iopub', frames);
+  #onMessage(channel: KernelChannel, frames: Buffer[]): void {
+    if (channel === 'iopub') this.#lastIopubAt = Date.now();
+    const message = this.#read(channel, frames);
     if (!message) return;
-    const parent = this.#parentOf(message);
+    const parent = parentOf(message);
+    if (channel === 'iopub') return this.#onIopub(message, parent);
+    const requester = this.#router.route(message, parent);
+    if (!requester) {
+      this.#log.debug(`kernel ${this.id}: a ${message.header.msg_type} on ${channel} for a request nobody awaits; dropped`);
+      return;
+    }
+    requester.deliver(message);
+  }
+
+  #onIopub(message: KernelMessage, parent: MessageHeader | undefined): void {
     if (parent?.session === this.#factory.session && parent.msg_type === 'kernel_info_request') {
-      // Traffic caused by our own handshake probes: it proves the subscription is live; clients never asked for it.
-      if (this.#handshake) {
-        this.#handshake.iopubSeen = true;
-        this.#checkHandshake();
-      }
+      // Traffic caused by our own probes: it proves the subscription is live; clients never asked for it.
+      this.#handshake?.iopubSeen();
       if (this.executionState === 'starting') this.executionState = 'idle';
       return;
     }
+    this.#router.markStarted(parent);
     this.#track(message, parent);
     for (const listener of this.iopubListeners) listener(message);
-  }
-
-  #parentOf(message: KernelMessage): MessageHeader | undefined {
-    const bytes = message.parsed.parentHeader;
-    if (bytes.length <= 2) return undefined;
-    try {
-      return JSON.parse(bytes.toString('utf8')) as MessageHeader;
-    } catch {
-      return undefined;
-    }
   }
 
   /** Jupyter Server's activity rules: user-caused traffic updates last_activity and execution_state. */
@@ -521,46 +419,30 @@ export class Kernel {
     else if (this.executionState === 'starting' && state !== 'starting') this.executionState = 'idle';
   }
 
-  // ---- handshake: kernel_info until a reply arrives and our iopub subscription sees the kernel ----
+  // ---- readiness ----
 
   #startHandshake(): void {
-    if (this.#handshake) this.#stopHandshake();
-    const handshake: Handshake = { replied: false, iopubSeen: false };
-    this.#handshake = handshake;
-    const send = () => {
-      const message = this.#factory.message('kernel_info_request', {});
-      this.#probeWriter.write(serializeFrames(message, this.#signer));
-    };
-    send();
-    handshake.timer = setInterval(send, PROBE_INTERVAL_MS);
+    this.#handshake?.stop();
     // A first start has the manager's startup timeout; after a restart, clients are let in at the deadline anyway.
-    if (!this.#everReady) return;
-    handshake.deadline = setTimeout(() => {
-      this.#log.warn(
-        `kernel ${this.id} (${this.name}) did not answer kernel_info within ${this.#options.kernelInfoTimeout} s; ` +
-          'letting clients in anyway (check the kernel\'s output above)',
-      );
-      this.#finishHandshake();
-    }, this.#options.kernelInfoTimeout * 1000);
-  }
-
-  #onProbeReply(frames: Buffer[]): void {
-    const message = this.readMessage('shell', frames);
-    if (!message || message.header.msg_type !== 'kernel_info_reply' || !this.#handshake) return;
-    this.#handshake.replied = true;
-    this.#checkHandshake();
-  }
-
-  #checkHandshake(): void {
-    if (this.#handshake?.replied && this.#handshake.iopubSeen) this.#finishHandshake();
-  }
-
-  #finishHandshake(): void {
-    this.#stopHandshake();
-    this.#everReady = true;
-    if (this.executionState === 'starting') this.executionState = 'idle';
-    this.#ready = true;
-    this.#wakeWaiters(true);
+    const deadlineMs = this.#everReady ? this.#options.kernelInfoTimeout * 1000 : undefined;
+    this.#handshake = new Handshake({
+      probe: () => this.#sendOwn('shell', 'kernel_info_request', {}),
+      deadlineMs,
+      done: (timedOut) => {
+        if (timedOut) {
+          this.#log.warn(
+            `kernel ${this.id} (${this.name}) did not answer kernel_info within ${this.#options.kernelInfoTimeout} s; ` +
+              "letting clients in anyway (check the kernel's output above)",
+          );
+        }
+        this.#handshake = undefined;
+        this.#everReady = true;
+        if (this.executionState === 'starting') this.executionState = 'idle';
+        this.#ready = true;
+        this.#router.open();
+        this.#wakeWaiters(true);
+      },
+    });
   }
 
   #wakeWaiters(ready: boolean): void {
@@ -569,97 +451,18 @@ export class Kernel {
     for (const wake of waiters) wake(ready);
   }
 
-  #stopHandshake(): void {
-    if (!this.#handshake) return;
-    clearInterval(this.#handshake.timer);
-    clearTimeout(this.#handshake.deadline);
-    this.#handshake = undefined;
-  }
-
   #setNotReady(): void {
     this.#ready = false;
+    this.#router.hold();
   }
 
   #emit(event: LifecycleEvent): void {
-    for (const listener of this.lifecycleListeners) listener(event);
-  }
-}
-
-/**
- * One client's shell, control and stdin sockets on a kernel. Messages sent before the kernel is
- * ready wait here, so a request never runs before the iopub subscription that carries its output.
- */
-export class ClientChannels {
-  readonly #kernel: Kernel;
-  readonly #sockets: Record<'shell' | 'control' | 'stdin', zmq.Dealer>;
-  readonly #writers: Record<'shell' | 'control' | 'stdin', SocketWriter>;
-  readonly #pending: Array<{ channel: 'shell' | 'control' | 'stdin'; message: RawMessage }> = [];
-  #waiting = false;
-  #closed = false;
-  deliver: (message: KernelMessage) => void;
-
-  constructor(kernel: Kernel, routingId: string, deliver: (message: KernelMessage) => void) {
-    this.#kernel = kernel;
-    this.deliver = deliver;
-    const open = (channel: 'shell' | 'control' | 'stdin') => {
-      const socket = kernel.createClientSocket(channel, routingId);
-      void receiveLoop(
-        socket,
-        (frames) => {
-          const message = kernel.readMessage(channel, frames);
-          if (message) this.deliver(message);
-        },
-        () => undefined,
-      );
-      return socket;
-    };
-    this.#sockets = { shell: open('shell'), control: open('control'), stdin: open('stdin') };
-    const writer = (channel: 'shell' | 'control' | 'stdin') => new SocketWriter(this.#sockets[channel], () => undefined);
-    this.#writers = { shell: writer('shell'), control: writer('control'), stdin: writer('stdin') };
-  }
-
-  /** Bytes waiting to go to the kernel (for backpressure on the client). */
-  get queuedBytes(): number {
-    return this.#writers.shell.queuedBytes + this.#writers.control.queuedBytes + this.#writers.stdin.queuedBytes;
-  }
-
-  send(channel: 'shell' | 'control' | 'stdin', message: RawMessage): void {
-    if (this.#closed) return;
-    if (!this.#kernel.ready || this.#pending.length > 0) {
-      this.#pending.push({ channel, message });
-      this.#flushWhenReady();
-      return;
+    for (const listener of this.lifecycleListeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log.error(`kernel ${this.id}: a ${event} listener failed: ${(error as Error).stack ?? error}`);
+      }
     }
-    this.#writers[channel].write(serializeFrames(message, this.#kernel.signer));
-  }
-
-  #flushWhenReady(): void {
-    if (this.#waiting) return;
-    this.#waiting = true;
-    const attempt = (): void => {
-      if (this.#closed) return;
-      if (this.#kernel.gone) {
-        // Nothing will ever take these messages; the hub closes the connection.
-        this.#pending.length = 0;
-        this.#waiting = false;
-        return;
-      }
-      if (!this.#kernel.ready) {
-        void this.#kernel.whenReady(2000).then(attempt);
-        return;
-      }
-      this.#waiting = false;
-      for (const { channel, message } of this.#pending.splice(0)) {
-        this.#writers[channel].write(serializeFrames(message, this.#kernel.signer));
-      }
-    };
-    attempt();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#pending.length = 0;
-    for (const socket of Object.values(this.#sockets)) this.#kernel.closeClientSocket(socket);
   }
 }

@@ -3,10 +3,11 @@
  * and the prespawned pool), look up, list, shut down, cull. Knows nothing of HTTP.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Logger } from '../log.ts';
 import { Kernel } from './kernel.ts';
+import type { ProvisionerRegistry } from './provisioners/provisioner.ts';
 import { runSeed, seedApplies, type SeedNotebook } from './seed.ts';
 import { defaultKernelName, type KernelSpecStore } from './specs.ts';
 
@@ -18,7 +19,7 @@ export class NoSuchKernelSpecError extends Error {
 
 /** A start refused because max_kernels kernels exist. */
 export class KernelLimitError extends Error {}
-/** A working directory outside the root directory. */
+/** A `path` outside the root directory the operator set. */
 export class InvalidPathError extends Error {}
 /** A kernel that did not come up, or whose seed notebook failed; it has been shut down. */
 export class KernelStartError extends Error {}
@@ -35,13 +36,17 @@ export interface StartRequest {
 
 export interface ManagerOptions {
   specs: KernelSpecStore;
+  /** How kernel processes come to exist, chosen per kernelspec. */
+  provisioners: ProvisionerRegistry;
   /** '' = python3 if installed, else the first kernelspec. */
   defaultKernelName: string;
   /** When set, every start uses this kernelspec. */
   forceKernelName?: string;
   runtimeDir: string;
-  /** Kernels' working directories must lie inside this folder. */
+  /** Where kernels start by default, and what a request's `path` is relative to. */
   rootDir: string;
+  /** The operator chose the root directory (--root-dir): paths outside it are refused. */
+  rootDirExplicit?: boolean;
   kernelInfoTimeout: number;
   /** Seconds a new kernel has to answer kernel_info before its start fails. */
   kernelStartupTimeout?: number;
@@ -260,13 +265,20 @@ export class KernelManager {
   async #launch(name: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Kernel> {
     const spec = this.#options.specs.get(name);
     if (!spec) throw new NoSuchKernelSpecError(name, this.#options.specs.names());
-    const kernel = new Kernel({
-      id: randomUUID(),
+    const id = randomUUID();
+    const provisioner = this.#options.provisioners.create({
+      kernelId: id,
       spec,
       runtimeDir: this.#options.runtimeDir,
+      ip: '127.0.0.1',
+      log: this.#options.log,
+    });
+    const kernel = new Kernel({
+      id,
+      spec,
+      provisioner,
       cwd,
       env,
-      ip: '127.0.0.1',
       log: this.#options.log,
       kernelInfoTimeout: this.#options.kernelInfoTimeout,
     });
@@ -314,41 +326,57 @@ export class KernelManager {
   }
 
   /**
-   * The kernel's working directory: `path` below the root dir (walked up to the nearest existing
-   * folder, as Jupyter Server does), else KERNEL_WORKING_DIR when it exists, else the root dir.
-   * Anything outside the root dir is refused.
+   * The kernel's working directory. A `path` is taken below the root directory (walked up to the
+   * nearest existing folder, as Jupyter Server does); one that escapes a root the operator set with
+   * --root-dir is refused. KERNEL_WORKING_DIR (Jupyter Server in gateway mode sends its own folder)
+   * is used when it exists here and is allowed (inside --root-dir when one was set); otherwise the
+   * kernel starts in the root directory, and the log says why: a starting folder is no security
+   * boundary (whoever may start a kernel runs code in it), so it never fails a start.
    */
   #workingDir(request: StartRequest): string {
     const root = this.#rootDir;
+    const log = this.#options.log;
+    const explicit = this.#options.rootDirExplicit ?? false;
     const outside = (target: string) => {
       const rel = relative(root, target);
       return rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..');
     };
     if (request.path) {
       const target = resolve(root, request.path.replace(/^\/+/, ''));
-      if (outside(target)) throw new InvalidPathError(`path "${request.path}" lies outside the gateway's root directory ${root}`);
       let dir = target;
-      while (dir !== root && !isDirectory(dir)) dir = dirname(dir);
-      if (outside(realpathSync(dir))) throw new InvalidPathError(`path "${request.path}" leads outside the gateway's root directory ${root}`);
+      let escapes = outside(target);
+      if (!escapes) {
+        while (dir !== root && !isDirectory(dir)) dir = dirname(dir);
+        // A symlink inside the root may still lead out of it.
+        escapes = outside(realpathSync(dir));
+      }
+      if (escapes) {
+        if (explicit) {
+          throw new InvalidPathError(`path "${request.path}" lies outside the gateway's root directory ${root} (--root-dir)`);
+        }
+        log.info(`path "${request.path}" lies outside the root directory ${root}; the kernel starts in ${root}`);
+        return root;
+      }
       return dir;
     }
     const requested = request.env?.KERNEL_WORKING_DIR;
-    if (requested) {
-      const target = resolve(root, requested);
-      // Jupyter Server in gateway mode sends its own folder, which may exist only on its host.
-      if (!isDirectory(target)) {
-        this.#options.log.info(`KERNEL_WORKING_DIR "${requested}" does not exist here; using ${root}`);
-        return root;
-      }
-      if (outside(target) || outside(realpathSync(target))) {
-        throw new InvalidPathError(
-          `KERNEL_WORKING_DIR "${requested}" lies outside the gateway's root directory ${root}; ` +
-            'start the gateway with --root-dir set to a folder that contains it',
-        );
-      }
-      return target;
+    if (!requested) return root;
+    const target = resolve(root, requested);
+    if (!isDirectory(target)) {
+      log.info(`KERNEL_WORKING_DIR "${requested}" is not a folder on this host; the kernel starts in ${root}`);
+      return root;
     }
-    return root;
+    if (explicit && (outside(target) || outside(realpathSync(target)))) {
+      log.info(`KERNEL_WORKING_DIR "${requested}" lies outside --root-dir ${root}; the kernel starts in ${root}`);
+      return root;
+    }
+    try {
+      accessSync(target, fsConstants.X_OK);
+    } catch {
+      log.info(`KERNEL_WORKING_DIR "${requested}" cannot be entered by the gateway's user; the kernel starts in ${root}`);
+      return root;
+    }
+    return target;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { MessageFactory } from '../messaging/session.ts';
-import type { Kernel, KernelMessage, LifecycleEvent } from './kernel.ts';
+import type { Kernel, KernelMessage, LifecycleEvent, Requester } from './kernel.ts';
 import { isJsonObject } from '../messaging/message.ts';
 
 export interface SeedNotebook {
@@ -82,22 +82,24 @@ export function seedApplies(seed: SeedNotebook | undefined, kernel: Kernel): see
 }
 
 /**
- * Run every seed cell in a ready kernel, one after the other, on a private connection.
+ * Run every seed cell in a ready kernel, one after the other, as a sender of its own.
  * Throws SeedError naming the cell and the error when a cell fails or the kernel dies.
  */
 export async function runSeed(kernel: Kernel, seed: SeedNotebook): Promise<void> {
   const factory = new MessageFactory();
   let waiting: { msgId: string; resolve: (reply: Record<string, unknown>) => void; reject: (error: Error) => void } | undefined;
-  const onReply = (message: KernelMessage) => {
-    if (!waiting || message.header.msg_type !== 'execute_reply') return;
-    const parent = JSON.parse(message.parsed.parentHeader.toString('utf8')) as { msg_id?: string };
-    if (parent.msg_id !== waiting.msgId) return;
-    waiting.resolve(JSON.parse(message.parsed.content.toString('utf8')) as Record<string, unknown>);
+  const requester: Requester = {
+    label: 'the seed notebook',
+    deliver: (message: KernelMessage) => {
+      if (!waiting || message.header.msg_type !== 'execute_reply') return;
+      const parent = JSON.parse(message.parsed.parentHeader.toString('utf8')) as { msg_id?: string };
+      if (parent.msg_id !== waiting.msgId) return;
+      waiting.resolve(JSON.parse(message.parsed.content.toString('utf8')) as Record<string, unknown>);
+    },
   };
   const onLifecycle = (event: LifecycleEvent) => {
     if (event !== 'restarted') waiting?.reject(new SeedError(`the kernel ${event === 'restarting' ? 'died' : event} while running the seed notebook`));
   };
-  const channels = kernel.openChannels(`seed-${factory.session}`, onReply);
   kernel.lifecycleListeners.add(onLifecycle);
   try {
     for (const cell of seed.cells) {
@@ -111,7 +113,7 @@ export async function runSeed(kernel: Kernel, seed: SeedNotebook): Promise<void>
       });
       const reply = await new Promise<Record<string, unknown>>((resolve, reject) => {
         waiting = { msgId: message.msgId, resolve, reject };
-        channels.send('shell', message);
+        if (!kernel.send('shell', message, message.fields, requester)) reject(new SeedError('the kernel is gone'));
       });
       if (reply.status !== 'ok') {
         const detail = reply.status === 'error' ? `${reply.ename}: ${reply.evalue}` : `status ${String(reply.status)}`;
@@ -121,6 +123,6 @@ export async function runSeed(kernel: Kernel, seed: SeedNotebook): Promise<void>
   } finally {
     waiting = undefined;
     kernel.lifecycleListeners.delete(onLifecycle);
-    channels.close();
+    kernel.forget(requester);
   }
 }

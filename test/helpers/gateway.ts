@@ -148,6 +148,8 @@ export interface StartOptions {
    * used as `gw.token`, and no logged token URL is waited for.
    */
   knownToken?: string;
+  /** Run the gateway with this limit of open files (`ulimit -n`, soft and hard). */
+  fileLimit?: number;
 }
 
 export interface StopResult {
@@ -257,7 +259,15 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   if (token !== null) tokenArgs.push('--auth-token', token);
 
   const args = [GATEWAY_BIN, '--port', '0', ...tokenArgs, ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // With a file limit, a shell sets it and then becomes the gateway (exec: same pid).
+  const proc =
+    opts.fileLimit === undefined
+      ? spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$@"`, 'sh', process.execPath, ...args], {
+          cwd: root,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   let stderr = '';
   let stdout = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));

@@ -5,10 +5,10 @@
  * Our gateway's own REST API is only read, to check what Jupyter Server did through it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -51,6 +51,8 @@ const timings: string[] = [];
 interface JupyterServer {
   url: string; // http://127.0.0.1:<port>/
   token: string;
+  /** The folder it was started in (its root_dir), outside our gateway's root. */
+  cwd: string;
   proc: ChildProcess;
   log(): string;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
@@ -118,6 +120,7 @@ async function startJupyterServer(gateway: Gateway): Promise<JupyterServer> {
   const server: JupyterServer = {
     url,
     token,
+    cwd: dirs.cwd,
     proc,
     log: () => log,
     stop() {
@@ -451,6 +454,29 @@ withLogs('shutdown (via Jupyter Server) → our gateway no longer lists the kern
   await waitUntil(() => gw.kernelPids().length === 0, 10000, `our gateway's kernel process to exit after shutdown (pids ${gw.kernelPids().join(', ')})`);
   kernel!.dispose();
   kernel = undefined;
+});
+
+withLogs("a notebook in Jupyter Server's own folder (outside our gateway's root) gets a kernel that runs in that folder", async () => {
+  // Jupyter Server sends KERNEL_WORKING_DIR = the notebook's folder on its side; our gateway was
+  // started elsewhere (its own temporary folder), so that folder lies outside our root directory.
+  const project = join(js!.cwd, 'project');
+  mkdirSync(project, { recursive: true });
+  assert.not.ok(project.startsWith(dirname(gw.runtimeDir)), 'the notebook folder must lie outside the gateway root for this test');
+  const created = await jsFetch('POST', 'api/sessions', { path: 'project/analysis.ipynb', type: 'notebook', name: 'analysis.ipynb', kernel: { name: 'python3' } });
+  assert.is(created.status, 201, created.text);
+  const model = created.body.kernel as Kernel.IModel;
+  const k = kernelManager!.connectTo({ model });
+  try {
+    await waitUntil(() => k.connectionStatus === 'connected', 20000, `the session's kernel WebSocket to connect (status ${k.connectionStatus})`);
+    const cwd = await run(k, 'import os\nprint(os.getcwd())');
+    assert.is(streamText(cwd).trim(), realpathSync(project));
+    assert.match(gw.stderr(), /kernel .* started/);
+  } finally {
+    k.dispose();
+  }
+  const deleted = await jsFetch('DELETE', `api/sessions/${created.body.id}`);
+  assert.is(deleted.status, 204, deleted.text);
+  await waitUntil(async () => !(await ourKernelIds()).includes(model.id), 10000, 'the session kernel to be gone from our gateway');
 });
 
 withLogs('REST on Jupyter Server: POST /api/kernels → 201 and on our gateway; DELETE → 204 and gone', async () => {

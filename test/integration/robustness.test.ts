@@ -56,9 +56,17 @@ function rawUpgrade(target: string): Promise<string> {
 }
 
 test('an upgrade with an unparsable request target gets 400, and the gateway lives on', async () => {
-  const status = await rawUpgrade('//x:99999/api/kernels/a-b-c-d-e/channels');
+  const status = await rawUpgrade('http://x:99999/api/kernels/a-b-c-d-e/channels');
   assert.match(status, /^HTTP\/1\.1 400 /, status);
   await stillServes('after the bad upgrade');
+});
+
+test('a path that starts with // is a path, not a host name', async () => {
+  const res = await rawRequest(gw, 'GET', '//api/kernels', { Authorization: `token ${gw.token}` });
+  assert.is(res.status, 200, res.body.toString());
+  assert.ok(Array.isArray(JSON.parse(res.body.toString())));
+  const upgrade = await rawUpgrade('//api/kernels/a-b-c-d-e/channels');
+  assert.match(upgrade, /^HTTP\/1\.1 401 /, upgrade);
 });
 
 test('a session_id over 255 bytes is refused with 400, and the gateway lives on', async () => {

@@ -1,7 +1,8 @@
 /**
  * Kernels' working directories: `path` below --root-dir (walking up to an existing folder),
- * KERNEL_WORKING_DIR, and refusals for anything outside the root; the default root is the
- * gateway's current directory.
+ * KERNEL_WORKING_DIR (used when it exists and is allowed, else the root, never a refusal), and a
+ * refusal only for a `path` that escapes a root the operator set; the default root is the gateway's
+ * current directory.
  */
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,26 +54,35 @@ test('kernels start in the right folder: path sub/dir, path sub/missing/x.ipynb 
   assert.is(none, root, 'no path');
 });
 
-test('outside the root → 400 JSON and no kernel: ../escape, KERNEL_WORKING_DIR /tmp, a symlink inside root pointing outside', async () => {
+test('with --root-dir, a path that escapes it → 400 JSON and no kernel: ../escape, sub/../../escape, a symlink inside root pointing outside', async () => {
   const before = gw.kernelPids().length;
   const cases: Array<[string, unknown]> = [
     ['path ../escape', { name: 'python3', path: '../escape' }],
     ['path sub/../../escape', { name: 'python3', path: 'sub/../../escape' }],
     ['path through link-out', { name: 'python3', path: 'link-out/x.ipynb' }],
-    ['KERNEL_WORKING_DIR /tmp', { name: 'python3', env: { KERNEL_WORKING_DIR: realpathSync(tmpdir()) } }],
-    ['KERNEL_WORKING_DIR outside (real dir)', { name: 'python3', env: { KERNEL_WORKING_DIR: outside } }],
-    ['KERNEL_WORKING_DIR = symlink inside root to outside', { name: 'python3', env: { KERNEL_WORKING_DIR: join(root, 'link-out') } }],
   ];
   for (const [what, body] of cases) {
     const res = await api(gw, 'POST', 'api/kernels', { json: body });
     assert.is(res.status, 400, `${what}: ${res.status} ${res.text}`);
-    errorBody(res, what);
+    assert.match(errorBody(res, what).message, /--root-dir/);
   }
   await sleep(300);
   assert.is(gw.kernelPids().length, before, 'a kernel process was spawned for a refused request');
 });
 
-test('without --root-dir the root is the gateway\'s current directory', async () => {
+test('with --root-dir, a KERNEL_WORKING_DIR outside it never fails the start: the kernel starts in the root, and the log says why', async () => {
+  const cases: Array<[string, string]> = [
+    ['KERNEL_WORKING_DIR /tmp', realpathSync(tmpdir())],
+    ['KERNEL_WORKING_DIR outside (real dir)', outside],
+    ['KERNEL_WORKING_DIR = symlink inside root to outside', join(root, 'link-out')],
+  ];
+  for (const [what, dir] of cases) {
+    assert.is(await cwdOf(gw, { name: 'python3', env: { KERNEL_WORKING_DIR: dir } }), root, what);
+    assert.ok(gw.stderr().includes(`KERNEL_WORKING_DIR "${dir}" lies outside --root-dir`), `${what}: no INFO line saying why`);
+  }
+});
+
+test("without --root-dir the root is the gateway's current directory, and Jupyter Server's folder is used wherever it is", async () => {
   // The harness starts the gateway in the parent of its runtime dir.
   const gatewayCwd = realpathSync(dirname(plain.runtimeDir));
   assert.is(await cwdOf(plain, { name: 'python3' }), gatewayCwd);
@@ -80,8 +90,11 @@ test('without --root-dir the root is the gateway\'s current directory', async ()
   const [k] = (await api(plain, 'GET', 'api/kernels')).body as Array<{ id: string }>;
   const pid = await kernelPid(plain, k.id);
   assert.is(realpathSync(`/proc/${pid}/cwd`), gatewayCwd);
-  const res = await api(plain, 'POST', 'api/kernels', { json: { name: 'python3', path: '../x' } });
-  assert.is(res.status, 400, res.text);
+  // Gateway mode from another folder: the notebook server's folder exists here, outside our root.
+  assert.is(await cwdOf(plain, { name: 'python3', env: { KERNEL_WORKING_DIR: outside } }), outside);
+  // A path that leaves the default root starts the kernel in the root, with a log line.
+  assert.is(await cwdOf(plain, { name: 'python3', path: '../x' }), gatewayCwd);
+  assert.ok(plain.stderr().includes('path "../x" lies outside the root directory'), 'no INFO line for the path');
 });
 
 shutdownTest(test, () => gw, 'root-dir');

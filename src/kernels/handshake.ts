@@ -1,0 +1,56 @@
+/**
+ * The kernel_info handshake after every process start: the gateway asks kernel_info every half
+ * second until the kernel has replied AND the gateway's iopub subscription has seen the kernel's
+ * status for one of those requests. Only then is the kernel ready, so no client request can run
+ * before the subscription that carries its output is live (ZeroMQ's slow-joiner window).
+ */
+const PROBE_INTERVAL_MS = 500;
+
+export interface HandshakeOptions {
+  /** Send one kernel_info_request. */
+  probe: () => void;
+  /** Both conditions hold (or the deadline passed, with `timedOut`). */
+  done: (timedOut: boolean) => void;
+  /** Milliseconds after which `done(true)` is called anyway; none for a first start (the caller has its own timeout). */
+  deadlineMs?: number;
+}
+
+export class Handshake {
+  #replied = false;
+  #iopubSeen = false;
+  #finished = false;
+  readonly #timer: NodeJS.Timeout;
+  readonly #deadline: NodeJS.Timeout | undefined;
+  readonly #done: (timedOut: boolean) => void;
+
+  constructor({ probe, done, deadlineMs }: HandshakeOptions) {
+    this.#done = done;
+    probe();
+    this.#timer = setInterval(probe, PROBE_INTERVAL_MS);
+    this.#deadline = deadlineMs === undefined ? undefined : setTimeout(() => this.#finish(true), deadlineMs);
+  }
+
+  /** A kernel_info_reply to one of our probes arrived. */
+  replied(): void {
+    this.#replied = true;
+    if (this.#iopubSeen) this.#finish(false);
+  }
+
+  /** Our subscription received iopub traffic caused by one of our probes. */
+  iopubSeen(): void {
+    this.#iopubSeen = true;
+    if (this.#replied) this.#finish(false);
+  }
+
+  stop(): void {
+    this.#finished = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#deadline);
+  }
+
+  #finish(timedOut: boolean): void {
+    if (this.#finished) return;
+    this.stop();
+    this.#done(timedOut);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The gateway's ZeroMQ sockets on one kernel process: an iopub SUB subscribed from the start, and one
+ * shell, control and stdin DEALER shared by every client of the kernel (replies are routed by parent
+ * message, see requests.ts). A new process gets new sockets, so nothing queued for a dead process can
+ * reach its successor, and a restarted publisher is always met by a fresh subscription.
+ */
+import * as zmq from 'zeromq';
+import type { ConnectionInfo } from '../messaging/message.ts';
+import type { RequestChannel } from './requests.ts';
+import { receiveLoop } from './sockets.ts';
+
+export type KernelChannel = RequestChannel | 'iopub';
+
+export interface KernelSocketsOptions {
+  connection: ConnectionInfo;
+  /** Shell and stdin must share it: the kernel sends input_request to the shell request's routing id. */
+  routingId: string;
+  /** Every multipart message from any of the four sockets. */
+  onMessage: (channel: KernelChannel, frames: Buffer[]) => void;
+  onError: (channel: KernelChannel, error: Error) => void;
+  /** The next signed frames to send on a channel, or undefined when there is nothing (or it must wait). */
+  next: (channel: RequestChannel) => Buffer[] | undefined;
+}
+
+/**
+ * Messages ZeroMQ may hold per DEALER when the kernel does not read. Kept small so that what waits
+ * for a kernel waits in the gateway's own queues, where it is counted per client and pushes back.
+ */
+const SEND_HIGH_WATER_MARK = 2;
+
+export class KernelSockets {
+  readonly #options: KernelSocketsOptions;
+  readonly #iopub: zmq.Subscriber;
+  readonly #dealers: Record<RequestChannel, zmq.Dealer>;
+  readonly #pumping: Record<RequestChannel, boolean> = { shell: false, control: false, stdin: false };
+  #closed = false;
+
+  constructor(options: KernelSocketsOptions) {
+    this.#options = options;
+    const { connection, routingId, onMessage, onError } = options;
+    const endpoint = (channel: KernelChannel) => `tcp://${connection.ip}:${connection[`${channel}_port`]}`;
+    // Nothing from the kernel waits in ZeroMQ: it is read at once, and the bridge applies explicit,
+    // reported limits per client instead.
+    this.#iopub = new zmq.Subscriber({ receiveHighWaterMark: 0, linger: 0 });
+    this.#iopub.subscribe();
+    this.#iopub.connect(endpoint('iopub'));
+    const dealer = (channel: RequestChannel) => {
+      const socket = new zmq.Dealer({ routingId, linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: SEND_HIGH_WATER_MARK });
+      socket.connect(endpoint(channel));
+      return socket;
+    };
+    this.#dealers = { shell: dealer('shell'), control: dealer('control'), stdin: dealer('stdin') };
+    void receiveLoop(this.#iopub, (frames) => onMessage('iopub', frames), (e) => onError('iopub', e));
+    for (const channel of ['shell', 'control', 'stdin'] as const) {
+      void receiveLoop(this.#dealers[channel], (frames) => onMessage(channel, frames), (e) => onError(channel, e));
+    }
+  }
+
+  /** Something new may be waiting for `channel`: send until there is nothing or ZeroMQ must wait. */
+  kick(channel: RequestChannel): void {
+    if (!this.#pumping[channel] && !this.#closed) void this.#pump(channel);
+  }
+
+  async #pump(channel: RequestChannel): Promise<void> {
+    const socket = this.#dealers[channel];
+    this.#pumping[channel] = true;
+    try {
+      for (let frames = this.#options.next(channel); frames; frames = this.#closed ? undefined : this.#options.next(channel)) {
+        await socket.send(frames);
+      }
+    } catch (error) {
+      if (!this.#closed) this.#options.onError(channel, error as Error);
+    } finally {
+      this.#pumping[channel] = false;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#iopub.close();
+    for (const socket of Object.values(this.#dealers)) socket.close();
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * `local-provisioner`: the kernel is a child process of the gateway, in its own process group,
+ * with a private connection file in the runtime directory. A restart reuses the ports and the file.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Logger } from '../../log.ts';
+import { printableBytes } from '../../log.ts';
+import type { ConnectionInfo } from '../../messaging/message.ts';
+import { composeKernelEnv, substituteArgv } from '../kernel-command.ts';
+import { choosePorts, releasePorts, type Ports } from './ports.ts';
+import type { ExitStatus, KernelProvisioner, LaunchedProcess, LaunchRequest, ProvisionerContext } from './provisioner.ts';
+
+export const LOCAL_PROVISIONER = 'local-provisioner';
+
+const OUTPUT_TAIL_BYTES = 4096;
+/** A kernel line longer than this is logged in pieces. */
+const MAX_LINE_BYTES = 8192;
+
+export class LocalProvisioner implements KernelProvisioner {
+  readonly name = LOCAL_PROVISIONER;
+  readonly connectionFile: string;
+  readonly #context: ProvisionerContext;
+  readonly #files: ConnectionFileRegistry;
+  readonly #log: Logger;
+  #ports: Ports | undefined;
+  #child: ChildProcess | undefined;
+  #tail = '';
+
+  constructor(context: ProvisionerContext, files: ConnectionFileRegistry) {
+    this.#context = context;
+    this.#files = files;
+    this.#log = context.log;
+    this.connectionFile = join(context.runtimeDir, `kernel-${context.kernelId}.json`);
+  }
+
+  async launch(request: LaunchRequest): Promise<LaunchedProcess> {
+    const { spec } = this.#context;
+    if (!this.#ports || request.newPorts) {
+      if (this.#ports) releasePorts(this.#ports);
+      this.#ports = undefined;
+      this.#ports = await choosePorts(this.#context.ip);
+    }
+    const connection: ConnectionInfo = {
+      ...this.#ports,
+      ip: this.#context.ip,
+      key: request.key,
+      transport: 'tcp',
+      signature_scheme: request.signatureScheme,
+      kernel_name: spec.name,
+    };
+    writeConnectionFile(this.connectionFile, connection);
+    this.#files.add(this.connectionFile);
+    const argv = substituteArgv(spec.spec.argv, {
+      connection_file: realpathSync(this.connectionFile),
+      resource_dir: spec.resourceDir,
+      cwd: request.cwd,
+    });
+    const env = composeKernelEnv(request.env, spec.spec.env, spec.spec.language);
+    const child = spawnKernel(argv, env, request.cwd);
+    this.#tail = '';
+    this.#capture(child);
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (error) => reject(new Error(`cannot start kernel ${spec.name} (${argv[0]}): ${error.message}`)));
+    });
+    // Later errors (a signal that cannot be delivered) must not go unhandled.
+    child.on('error', (error) => this.#log.warn(`kernel ${this.#context.kernelId}: process error: ${error.message}`));
+    this.#child = child;
+    const exited = new Promise<ExitStatus>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      else child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    return { connection, exited, pid: child.pid };
+  }
+
+  async signal(signal: NodeJS.Signals): Promise<void> {
+    if (this.#child) signalGroup(this.#child, signal);
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.#child) signalGroup(this.#child, 'SIGKILL');
+    removeFile(this.connectionFile);
+    this.#files.delete(this.connectionFile);
+    if (this.#ports) releasePorts(this.#ports);
+    this.#ports = undefined;
+  }
+
+  killNow(): void {
+    if (this.#child) signalGroup(this.#child, 'SIGKILL');
+    removeFile(this.connectionFile);
+  }
+
+  lastOutput(): string {
+    return this.#tail;
+  }
+
+  /** The kernel's stdout and stderr go to the log line by line, escaped and collapsed when they repeat. */
+  #capture(child: ChildProcess): void {
+    const id = this.#context.kernelId;
+    for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+      if (!stream) continue;
+      let partial = Buffer.alloc(0);
+      const emit = (line: Buffer) => {
+        if (line.length > 0) this.#log.info(`kernel ${id} ${name}: ${printableBytes(line)}`);
+      };
+      stream.on('data', (chunk: Buffer) => {
+        this.#tail = (this.#tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_BYTES);
+        let data = partial.length > 0 ? Buffer.concat([partial, chunk]) : chunk;
+        for (let at = data.indexOf(0x0a); at >= 0; at = data.indexOf(0x0a)) {
+          emit(data.subarray(0, at));
+          data = data.subarray(at + 1);
+        }
+        while (data.length > MAX_LINE_BYTES) {
+          emit(data.subarray(0, MAX_LINE_BYTES));
+          data = data.subarray(MAX_LINE_BYTES);
+        }
+        partial = Buffer.from(data);
+      });
+      stream.on('end', () => emit(partial));
+      stream.on('error', () => undefined);
+    }
+  }
+}
+
+/** Write a connection file readable by its owner only; any previous file is replaced, never reused. */
+export function writeConnectionFile(path: string, info: ConnectionInfo): void {
+  removeFile(path);
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, JSON.stringify(info, null, 2));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * The connection files this gateway wrote, listed in `kernelgateway-<pid>.json` in the runtime
+ * directory (kernels rewrite their connection files, so a mark inside them would not survive).
+ * A gateway killed without a chance to clean up leaves the list behind; the next gateway on the
+ * same runtime directory removes what it names (see removeStaleConnectionFiles).
+ */
+export class ConnectionFileRegistry {
+  readonly #path: string;
+  readonly #names = new Set<string>();
+
+  constructor(readonly runtimeDir: string) {
+    this.#path = join(runtimeDir, `${REGISTRY_PREFIX}${process.pid}.json`);
+  }
+
+  add(path: string): void {
+    this.#names.add(basename(path));
+    this.#save();
+  }
+
+  delete(path: string): void {
+    if (this.#names.delete(basename(path))) this.#save();
+  }
+
+  /** The gateway is done with the runtime directory. */
+  close(): void {
+    this.#names.clear();
+    removeFile(this.#path);
+  }
+
+  #save(): void {
+    if (this.#names.size === 0) return removeFile(this.#path);
+    const temp = `${this.#path}.tmp`;
+    writeFileSync(temp, JSON.stringify({ pid: process.pid, connection_files: [...this.#names] }), { mode: 0o600 });
+    renameSync(temp, this.#path);
+  }
+}
+
+const REGISTRY_PREFIX = 'kernelgateway-';
+
+/**
+ * Connection files that an earlier gateway (killed without a chance to clean up) left for kernels
+ * that no longer run. Only files such a gateway listed are touched: files of other Jupyter tools,
+ * of a gateway still running, or of a kernel process still alive are left alone. Returns the names
+ * removed.
+ */
+export function removeStaleConnectionFiles(runtimeDir: string, log?: Logger): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(runtimeDir).filter((name) => name.startsWith(REGISTRY_PREFIX) && name.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  let referenced: Set<string> | undefined;
+  for (const name of names) {
+    const path = join(runtimeDir, name);
+    let list: { pid?: unknown; connection_files?: unknown };
+    try {
+      list = JSON.parse(readFileSync(path, 'utf8')) as typeof list;
+    } catch {
+      continue;
+    }
+    const owner = list.pid;
+    if (typeof owner !== 'number' || owner === process.pid) continue;
+    if (processAlive(owner)) {
+      log?.debug(`${name}: kept, the gateway that wrote it (pid ${owner}) still runs`);
+      continue;
+    }
+    const files = Array.isArray(list.connection_files) ? list.connection_files.filter((f): f is string => typeof f === 'string') : [];
+    for (const file of files) {
+      // Only plain kernel-*.json names in this folder: the list is data, not a path to follow.
+      if (!/^kernel-[^/\\]+\.json$/.test(file) || !existsSync(join(runtimeDir, file))) continue;
+      referenced ??= filesInCommandLines();
+      if (referenced.has(file)) {
+        log?.debug(`${file}: kept, a running process still uses it`);
+        continue;
+      }
+      removeFile(join(runtimeDir, file));
+      removed.push(file);
+    }
+    removeFile(path);
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Base names of kernel-*.json files named on any running process's command line (Linux; elsewhere none known). */
+function filesInCommandLines(): Set<string> {
+  const found = new Set<string>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      for (const match of readFileSync(`/proc/${entry}/cmdline`, 'utf8').matchAll(/kernel-[^/\0]+\.json/g)) found.add(match[0]);
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return found;
+}
+
+/**
+ * Spawn a kernel in its own session (setsid), so the whole process group can be signalled.
+ * stdin is closed; stdout and stderr are piped to the log.
+ */
+export function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
+  return spawn(argv[0], argv.slice(1), {
+    cwd,
+    env,
+    detached: process.platform !== 'win32',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    windowsHide: true,
+  });
+}
+
+/**
+ * Signal a kernel's whole process group, even after its leader has exited (what it started may live on),
+ * as jupyter_client's killpg does; on Windows, the process itself.
+ */
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  const alive = child.exitCode === null && child.signalCode === null;
+  try {
+    if (process.platform !== 'win32') process.kill(-child.pid, signal);
+    else if (alive) child.kill(signal);
+  } catch {
+    // ESRCH: the group is empty.
+    if (alive) {
+      try {
+        child.kill(signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
