@@ -4,9 +4,9 @@
  * --generate-config and --help-all texts live below.
  */
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { posix as pathPosix, win32 as pathWin32 } from 'node:path';
 import type { LogLevel } from './log.ts';
+import { CONFIG_FILE_NAME, configSearchPath, defaultConfigFilePath, type PathOptions } from './paths.ts';
 
 export interface Config {
   /** Interface to listen on. */
@@ -553,59 +553,13 @@ function others(spec: OptionSpec, used: string): string {
 // Config files
 // ---------------------------------------------------------------------------------------------
 
-/** The file name looked for in each directory of the Jupyter config path. */
-export const CONFIG_FILE_NAME = 'kernelgateway_config.json';
-
 /** Where to look for files and how to spell paths; for tests, so they need not touch the real home or /etc. */
-export interface ResolveOptions {
-  /** Home directory holding `.jupyter` (default: os.homedir()). */
-  home?: string;
-  /** Decides path syntax, the JUPYTER_CONFIG_PATH separator and the system directories (default: process.platform). */
-  platform?: NodeJS.Platform;
-  /** System-wide config directories, searched last (default: /usr/local/etc/jupyter, /etc/jupyter; on Windows %PROGRAMDATA%\jupyter). */
-  systemDirs?: readonly string[];
-}
+export type ResolveOptions = PathOptions;
+export { CONFIG_FILE_NAME, configSearchPath, defaultConfigFilePath };
 
 function pathsFor(opts: ResolveOptions) {
   const platform = opts.platform ?? process.platform;
   return { platform, p: platform === 'win32' ? pathWin32 : pathPosix };
-}
-
-/** Jupyter's user config directory: $JUPYTER_CONFIG_DIR, else ~/.jupyter. */
-export function userConfigDir(env: NodeJS.ProcessEnv, opts: ResolveOptions = {}): string {
-  const { p } = pathsFor(opts);
-  return env.JUPYTER_CONFIG_DIR || p.join(opts.home ?? homedir(), '.jupyter');
-}
-
-/** Where --generate-config writes when not given --config: <JUPYTER_CONFIG_DIR or ~/.jupyter>/kernelgateway_config.json. */
-export function defaultConfigFilePath(env: NodeJS.ProcessEnv, opts: ResolveOptions = {}): string {
-  return pathsFor(opts).p.join(userConfigDir(env, opts), CONFIG_FILE_NAME);
-}
-
-/**
- * The directories searched for kernelgateway_config.json, highest priority first, as jupyter_core's
- * jupyter_config_path(): each $JUPYTER_CONFIG_PATH entry, the user directory ($JUPYTER_CONFIG_DIR or
- * ~/.jupyter), {prefix}/etc/jupyter (prefix: $KG_ENV_PREFIX, $VIRTUAL_ENV or $CONDA_PREFIX), then the
- * system directories. A directory listed twice counts once, at its first place.
- */
-export function configSearchPath(env: NodeJS.ProcessEnv, opts: ResolveOptions = {}): string[] {
-  const { platform, p } = pathsFor(opts);
-  const dirs: string[] = [];
-  for (const entry of (env.JUPYTER_CONFIG_PATH ?? '').split(p.delimiter)) if (entry) dirs.push(entry);
-  dirs.push(userConfigDir(env, opts));
-  const prefix = env.KG_ENV_PREFIX || env.VIRTUAL_ENV || env.CONDA_PREFIX;
-  if (prefix) dirs.push(p.join(prefix, 'etc', 'jupyter'));
-  if (opts.systemDirs) dirs.push(...opts.systemDirs);
-  else if (platform === 'win32') {
-    if (env.PROGRAMDATA) dirs.push(p.join(env.PROGRAMDATA, 'jupyter'));
-  } else dirs.push('/usr/local/etc/jupyter', '/etc/jupyter');
-  const seen = new Set<string>();
-  return dirs.filter((d) => {
-    const key = p.normalize(d).replace(/[\\/]+$/, '');
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 /** Option values from one config file, in file order. */

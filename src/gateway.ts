@@ -13,13 +13,13 @@ import { kernelRoutes } from './http/kernels.ts';
 import { kernelSpecRoutes } from './http/kernelspecs.ts';
 import { createRequestHandler, sendJson, type Route } from './http/server.ts';
 import { sessionRoutes } from './http/sessions.ts';
-import { runtimeDir } from './kernels/launcher.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { SessionManager } from './kernels/sessions.ts';
-import { kernelSearchPath, KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
+import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
 import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
 import type { Logger } from './log.ts';
+import { kernelSearchPath, runtimeDir } from './paths.ts';
 import { VERSION } from './version.ts';
 
 export interface Gateway {

@@ -3,12 +3,10 @@
  * the environment, and the spawn itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, openSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, openSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { ConnectionInfo } from '../messaging/message.ts';
-import { jupyterDataDir } from './specs.ts';
 
 
 export type { ConnectionInfo };
@@ -51,20 +49,6 @@ export function releasePorts(ports: Ports): void {
   for (const port of Object.values(ports)) reservedPorts.delete(port);
 }
 
-
-/** Jupyter's runtime directory: $JUPYTER_RUNTIME_DIR, else <data dir>/runtime. Created private (0700). */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env, dataDir = jupyterDataDir(env)): string {
-  const dir = env.JUPYTER_RUNTIME_DIR || join(dataDir, 'runtime');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // Best effort: a runtime dir we did not create may be wider; connection files are 0600 regardless.
-  try {
-    const mode = statSync(dir).mode & 0o777;
-    if (mode & 0o077 && !env.JUPYTER_RUNTIME_DIR) chmodSync(dir, 0o700);
-  } catch {
-    /* not ours to fix */
-  }
-  return dir;
-}
 
 /** Write a connection file readable by its owner only; any previous file is replaced, never reused. */
 export function writeConnectionFile(path: string, info: ConnectionInfo): void {
