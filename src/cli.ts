@@ -3,22 +3,13 @@
  * the last one wins), config files and the environment; cac only renders --help and --version.
  * --help-all and --generate-config are handled here, before the gateway is configured.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import { cac } from 'cac';
-import {
-  CONFIG_FILE_NAME,
-  ConfigError,
-  configSearchPath,
-  defaultConfigFilePath,
-  generateConfigText,
-  helpAllText,
-  optionTable,
-  parseCommandLine,
-  resolveConfig,
-  shownDefault,
-} from './config.ts';
+import { parseCommandLine } from './config/argv.ts';
+import { writeDefaultConfig } from './config/generate.ts';
+import { helpAllText, shownDefault } from './config/help.ts';
+import { ConfigError, optionTable } from './config/options.ts';
+import { resolveConfig } from './config/resolve.ts';
+import { CONFIG_FILE_NAME, configSearchPath } from './paths.ts';
 import { createLogger } from './log.ts';
 import { startGateway } from './gateway.ts';
 import { VERSION } from './version.ts';
@@ -53,38 +44,6 @@ function helpCli() {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * --generate-config: writes every option with its default to the --config file (or KG_CONFIG_FILE),
- * else to <JUPYTER_CONFIG_DIR or ~/.jupyter>/kernelgateway_config.json. An existing file is only
- * replaced with -y/--yes or when the user answers yes. Returns the exit code.
- */
-async function generateConfig(configFile: string | undefined, answerYes: boolean): Promise<number> {
-  const target = resolvePath(configFile ?? (process.env.KG_CONFIG_FILE || defaultConfigFilePath(process.env)));
-  if (existsSync(target) && !answerYes) {
-    if (!process.stdin.isTTY) {
-      process.stderr.write(`kernelgateway: ${target} exists; not overwriting it (give -y to overwrite)\n`);
-      return 1;
-    }
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    const answer = await rl.question(`Overwrite ${target} with the default config? [y/N] `);
-    rl.close();
-    if (!/^y(es)?$/i.test(answer.trim())) {
-      process.stderr.write(`kernelgateway: not overwriting ${target}\n`);
-      return 1;
-    }
-  }
-  try {
-    mkdirSync(dirname(target), { recursive: true });
-    // Private from the start: the file is where a token may be put.
-    writeFileSync(target, generateConfigText(), { mode: 0o600 });
-  } catch (err) {
-    process.stderr.write(`kernelgateway: cannot write ${target}: ${message(err)}\n`);
-    return 1;
-  }
-  process.stdout.write(`Writing default config to: ${target}\n`);
-  return 0;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -123,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
     if (cmd.generateConfig) {
       // The existing config (which may be the broken file being replaced) is not read.
       if (cmd.errors.length > 0) return reportErrors(cmd.errors);
-      process.exitCode = await generateConfig(cmd.configFile?.raw, cmd.answerYes);
+      process.exitCode = await writeDefaultConfig(cmd.configFile?.raw, cmd.answerYes);
       return;
     }
     resolved = resolveConfig(argv, process.env);

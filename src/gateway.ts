@@ -6,7 +6,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { CLOSE } from './bridge/connection.ts';
 import { KernelHub } from './bridge/hub.ts';
-import type { Config } from './config.ts';
+import type { Config } from './config/options.ts';
 import { TokenCheck } from './http/auth.ts';
 import { createUpgradeHandler } from './http/channels.ts';
 import { kernelRoutes } from './http/kernels.ts';

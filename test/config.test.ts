@@ -3,24 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  CONFIG_FILE_NAME,
-  CONFIG_SECTIONS,
-  ConfigError,
-  configSearchPath,
-  defaultConfigFilePath,
-  DEFAULTS,
-  generateConfigText,
-  helpAllText,
-  optionTable,
-  parseCommandLine,
-  parseConfigText,
-  redactedConfig,
-  resolveConfig,
-  splitList,
-  type Config,
-  type ResolveOptions,
-} from '../src/config.ts';
+import { parseCommandLine } from '../src/config/argv.ts';
+import { parseConfigText } from '../src/config/files.ts';
+import { generateConfigText } from '../src/config/generate.ts';
+import { helpAllText } from '../src/config/help.ts';
+import { CONFIG_SECTIONS, ConfigError, DEFAULTS, optionTable, redactedConfig, type Config } from '../src/config/options.ts';
+import { resolveConfig } from '../src/config/resolve.ts';
+import { splitList } from '../src/config/values.ts';
+import { CONFIG_FILE_NAME, configSearchPath, defaultConfigFilePath, type PathOptions } from '../src/paths.ts';
 
 /** Every file the tests make lives under here; removed at the end. */
 const TMP = mkdtempSync(join(tmpdir(), 'kg-config-test-'));
@@ -39,7 +29,7 @@ function tempFile(content: string | object, name = 'file'): string {
 }
 
 /** The home and system directories of the tests: empty, so the real ~/.jupyter and /etc/jupyter are never read. */
-const HERMETIC: ResolveOptions = { home: tempDir(), systemDirs: [] };
+const HERMETIC: PathOptions = { home: tempDir(), systemDirs: [] };
 
 /** An existing directory and readable files for root_dir and the TLS options. */
 const ROOT = tempDir();
@@ -47,11 +37,11 @@ const CERT = tempFile('-----BEGIN CERTIFICATE-----\n', 'cert.pem');
 const KEY = tempFile('-----BEGIN PRIVATE KEY-----\n', 'key.pem');
 const CA = tempFile('-----BEGIN CERTIFICATE-----\n', 'ca.pem');
 
-const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}, opts: ResolveOptions = HERMETIC) =>
+const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}, opts: PathOptions = HERMETIC) =>
   resolveConfig(argv, env, opts);
 
 /** The ConfigError message resolveConfig throws, or fails the test. */
-function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}, opts: ResolveOptions = HERMETIC): string {
+function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}, opts: PathOptions = HERMETIC): string {
   return thrown(() => resolveConfig(argv, env, opts), `${JSON.stringify(argv)} ${JSON.stringify(env)}`);
 }
 

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CONFIG_FILE_NAME, generateConfigText } from '../../src/config.ts';
+import { generateConfigText } from '../../src/config/generate.ts';
+import { CONFIG_FILE_NAME } from '../../src/paths.ts';
 import { api, GATEWAY_BIN, guardSuite, shutdownTest, startGateway, type Gateway } from '../helpers/gateway.ts';
 
 const TMP = mkdtempSync(join(tmpdir(), 'kg-config-it-'));
