@@ -1,9 +1,9 @@
 /**
- * Help texts: --help-all (every option with its flag, env var, reference spellings and default),
- * and what --help, which cac renders, says about each option.
+ * Help texts: how each option is written in a usage line, what --help (rendered by cac) says about
+ * it, and --help-all: every option with its flag, env var, reference spellings and default.
  */
 import { CONFIG_FILE_NAME } from '../paths.ts';
-import { DEFAULTS, optionTable, type OptionSpec, type OptionType } from './options.ts';
+import { appFlags, DEFAULTS, optionTable, type AppFlag, type OptionSpec, type OptionType } from './options.ts';
 
 const PLACEHOLDER: Record<OptionType, string> = {
   string: ' <text>',
@@ -13,10 +13,37 @@ const PLACEHOLDER: Record<OptionType, string> = {
   list: ' <a,b,...>',
 };
 
+/** "--port <int>", "--list-kernels [true|false]": an option as usage lines write it. */
+export function optionUsage(spec: OptionSpec): string {
+  return spec.flag + PLACEHOLDER[spec.type];
+}
+
+/** "--config <file>", "-y, --yes [true|false]": an app flag as usage lines write it. */
+export function appFlagUsage(flag: AppFlag): string {
+  return `${flag.short ? `${flag.short}, ` : ''}${flag.flag}${flag.takes === 'file' ? ' <file>' : PLACEHOLDER.bool}`;
+}
+
 /** Shown default of an option in help texts. */
 export function shownDefault(spec: OptionSpec): string {
   return spec.key === 'authToken' ? '(generated)' : JSON.stringify(DEFAULTS[spec.key]);
 }
+
+/** An option's line in --help: its meaning, env var and default. */
+export function optionDescription(spec: OptionSpec): string {
+  const env = spec.env ? `env ${spec.env}, ` : '';
+  // Defaults go into the text ourselves: cac would print `(default: )` for empty strings.
+  return `${spec.help} [${env}default ${shownDefault(spec)}]`;
+}
+
+/** What --help adds after cac's option list. */
+export const HELP_FOOTER = {
+  title: 'Reference spellings',
+  body:
+    '  Every option can also be given as --KernelGatewayApp.<name>=<value>, e.g. --KernelGatewayApp.port=9000;\n' +
+    '  also --JupyterWebsocketPersonality.list_kernels/env_whitelist, --MappingKernelManager.cull_*, and others\n' +
+    '  (see --help-all). Precedence: command line > config file > KG_* variables > defaults;\n' +
+    '  when an option is given twice, the last one wins.',
+};
 
 /** Lays out rows of cells (a cell may have several lines) in aligned columns; the last column is not padded. */
 function table(rows: string[][][]): string {
@@ -40,18 +67,15 @@ function table(rows: string[][][]): string {
 export function helpAllText(searchPath?: readonly string[]): string {
   const header = [['Flag'], ['Env var'], ['Default'], ['Reference spelling(s)'], ['Meaning']];
   const rows = optionTable.map((spec) => [
-    [spec.flag + PLACEHOLDER[spec.type]],
+    [optionUsage(spec)],
     [spec.env ?? '-'],
     [shownDefault(spec)],
     spec.classes.map((c) => `--${c}.${spec.trait}`),
     [spec.help],
   ]);
   const flags = [
-    [['--config <file>'], ['JSON config file to read instead of the search path (also KG_CONFIG_FILE, --KernelGatewayApp.config_file)']],
-    [['--generate-config'], [`Write every option with its default to ${CONFIG_FILE_NAME} in $JUPYTER_CONFIG_DIR (else ~/.jupyter),`, 'or to the --config file, and exit']],
-    [['-y, --yes'], ['With --generate-config: overwrite an existing file without asking']],
+    ...appFlags.map((f) => [[appFlagUsage(f)], [f.trait ? `${f.help}; also --KernelGatewayApp.${f.trait}` : f.help]]),
     [['-h, --help'], ['Short help']],
-    [['--help-all'], ['This list']],
     [['-v, --version'], ['Version']],
   ];
   const where = searchPath
@@ -61,7 +85,8 @@ export function helpAllText(searchPath?: readonly string[]): string {
         '    (prefix: $KG_ENV_PREFIX, $VIRTUAL_ENV or $CONDA_PREFIX), /usr/local/etc/jupyter, /etc/jupyter',
       ];
   return [
-    'Usage: kernelgateway [options]',
+    'Usage: kernelgateway [serve] [options]',
+    '       kernelgateway kernel -f <connection_file>   (the built-in JavaScript kernel)',
     '',
     'Options (command line > config file > KG_* variable > default; given twice, the last one wins):',
     '',

@@ -5,6 +5,7 @@
  * files), resolve.ts (precedence).
  */
 import type { LogLevel } from '../log.ts';
+import { CONFIG_FILE_NAME } from '../paths.ts';
 import { checkDirectory, checkReadableFile, normalizeBaseUrl } from './values.ts';
 
 export interface Config {
@@ -227,6 +228,28 @@ export const optionTable: readonly OptionSpec[] = [
     help: 'Seconds a new kernel has to answer kernel_info before its start fails' },
 ];
 
+/** Command-line flags of the app that set no Config option: where to read the config from, what to do. */
+export interface AppFlag {
+  key: 'configFile' | 'generateConfig' | 'answerYes' | 'helpAll';
+  flag: string;
+  short?: string;
+  /** Also accepted as `--KernelGatewayApp.<trait>`, as in the reference. */
+  trait?: string;
+  /** 'file': takes a file name; 'switch': on when given, or set with true/false like a boolean option. */
+  takes: 'file' | 'switch';
+  help: string;
+}
+
+export const appFlags: readonly AppFlag[] = [
+  { key: 'configFile', flag: '--config', trait: 'config_file', takes: 'file',
+    help: `JSON config file to read instead of ${CONFIG_FILE_NAME} in the Jupyter config path (env KG_CONFIG_FILE)` },
+  { key: 'generateConfig', flag: '--generate-config', trait: 'generate_config', takes: 'switch',
+    help: `Write every option with its default to ${CONFIG_FILE_NAME} in $JUPYTER_CONFIG_DIR (else ~/.jupyter), or to the --config file, and exit` },
+  { key: 'answerYes', flag: '--yes', short: '-y', trait: 'answer_yes', takes: 'switch',
+    help: 'With --generate-config: overwrite an existing file without asking' },
+  { key: 'helpAll', flag: '--help-all', takes: 'switch', help: 'Every option with its env var, reference spellings and default' },
+];
+
 /** A bad value, an unknown `--KernelGatewayApp.x` option or a bad config file; the message is ready for the user. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -241,8 +264,8 @@ export function redactedConfig(config: Config): Config {
 // Spellings: finding an option by the name it was given, and naming it in messages
 // ---------------------------------------------------------------------------------------------
 
-/** Traits the app classes know besides the table's (the command-line app flags), for "options here are" lists. */
-export const APP_TRAITS: Record<string, readonly string[]> = { KernelGatewayApp: ['config_file', 'generate_config', 'answer_yes'] };
+/** Traits the app classes know besides the table's (the app flags), for "options here are" lists. */
+const APP_TRAITS: Record<string, readonly string[]> = { KernelGatewayApp: appFlags.flatMap((f) => (f.trait ? [f.trait] : [])) };
 
 /** Every class with options of ours; an unknown trait under one is a ConfigError. */
 export const OWN_CLASSES: readonly string[] = [...new Set([...CONFIG_SECTIONS, ...optionTable.flatMap((o) => o.classes)])];
