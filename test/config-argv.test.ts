@@ -83,7 +83,8 @@ test('problems: the leftmost one is thrown; --help, --version and --help-all win
       assert.instance(err, ConfigError);
       return (err as Error).message;
     }
-    return assert.unreachable('no ConfigError');
+    assert.unreachable('no ConfigError');
+    return '';
   };
   assert.match(first(['--port', '--KernelGatewayApp.bogus=1']), /^--port: needs a value/);
   assert.match(first(['--KernelGatewayApp.bogus=1', '--port']), /^--KernelGatewayApp\.bogus: unknown or unsupported option/);

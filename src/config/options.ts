@@ -17,6 +17,8 @@ export interface Config {
   portRetries: number;
   /** undefined: generate one at start-up; '': auth off (with a warning); else the token. */
   authToken: string | undefined;
+  /** File the token is read from at start-up, into authToken ('': none); excludes authToken. */
+  authTokenFile: string;
   allowOrigin: string;
   allowHeaders: string;
   allowMethods: string;
@@ -38,6 +40,11 @@ export interface Config {
   offlineBufferBytes: number;
   /** Bytes queued towards one slow client before that client is disconnected (never silently dropped). */
   clientBufferBytes: number;
+  /**
+   * Bytes one client may have queued towards its kernel; reading from the client pauses while the
+   * kernel does not read, and a client past this bound is disconnected with close code 4009.
+   */
+  kernelBufferBytes: number;
   /** Seconds between WebSocket pings (0: none); a client silent for max(3 pings, 30 s) is disconnected. */
   wsPingInterval: number;
   /** Kernels of the default kernelspec started at launch and handed out by POST /api/kernels. */
@@ -76,6 +83,7 @@ export const DEFAULTS: Config = {
   port: 8888,
   portRetries: 50,
   authToken: undefined,
+  authTokenFile: '',
   allowOrigin: '',
   allowHeaders: '',
   allowMethods: '',
@@ -90,6 +98,7 @@ export const DEFAULTS: Config = {
   maxMessageSize: 64 * 1024 * 1024,
   offlineBufferBytes: 256 * 1024 * 1024,
   clientBufferBytes: 128 * 1024 * 1024,
+  kernelBufferBytes: 64 * 1024 * 1024,
   wsPingInterval: 30,
   prespawnCount: 0,
   forceKernelName: '',
@@ -156,7 +165,10 @@ export const optionTable: readonly OptionSpec[] = [
   { key: 'portRetries', trait: 'port_retries', classes: APP, flag: '--port-retries', env: 'KG_PORT_RETRIES', type: 'int',
     min: 0, help: 'Further ports to try when the port is taken' },
   { key: 'authToken', trait: 'auth_token', classes: APP, flag: '--auth-token', env: 'KG_AUTH_TOKEN', type: 'string',
-    help: "Token clients must send; unset: one is generated at start-up; '': auth off" },
+    help: "Token clients must send (unset: generated at start-up; '': auth off); prefer KG_AUTH_TOKEN or --auth-token-file" },
+  { key: 'authTokenFile', trait: 'auth_token_file', classes: APP, flag: '--auth-token-file', env: 'KG_AUTH_TOKEN_FILE',
+    type: 'string', check: checkReadableFile('a readable file holding the token'),
+    help: 'File holding the token (a trailing newline is dropped); instead of --auth-token, never with it' },
   { key: 'allowOrigin', trait: 'allow_origin', classes: APP, flag: '--allow-origin', env: 'KG_ALLOW_ORIGIN', type: 'string',
     help: "Access-Control-Allow-Origin value and allowed origin ('*': any)" },
   { key: 'allowHeaders', trait: 'allow_headers', classes: APP, flag: '--allow-headers', env: 'KG_ALLOW_HEADERS',
@@ -187,6 +199,9 @@ export const optionTable: readonly OptionSpec[] = [
     env: 'KG_OFFLINE_BUFFER_BYTES', type: 'int', min: 0, help: 'Bytes kept for a disconnected client, replayed on reconnect' },
   { key: 'clientBufferBytes', trait: 'client_buffer_bytes', classes: APP, flag: '--client-buffer-bytes',
     env: 'KG_CLIENT_BUFFER_BYTES', type: 'int', min: 1, help: 'Bytes queued for a slow client before it is disconnected' },
+  { key: 'kernelBufferBytes', trait: 'kernel_buffer_bytes', classes: APP, flag: '--kernel-buffer-bytes',
+    env: 'KG_KERNEL_BUFFER_BYTES', type: 'int', min: 1024 * 1024,
+    help: 'Bytes one client may have queued towards its kernel (reading it pauses meanwhile); beyond: disconnected, 4009' },
   { key: 'wsPingInterval', trait: 'ws_ping_interval', classes: APP, flag: '--ws-ping-interval', env: 'KG_WS_PING_INTERVAL_SECS',
     type: 'int', min: 0, max: MAX_TIMER_SECONDS, help: 'Seconds between WebSocket keep-alive pings (0: none)' },
   { key: 'prespawnCount', trait: 'prespawn_count', classes: APP, flag: '--prespawn-count', env: 'KG_PRESPAWN_COUNT',
@@ -208,11 +223,11 @@ export const optionTable: readonly OptionSpec[] = [
     flag: '--root-dir', env: 'KG_ROOT_DIR', type: 'string', check: checkDirectory,
     help: "Existing folder kernels' working directories must lie in ('': the current directory)" },
   { key: 'certfile', trait: 'certfile', classes: APP, flag: '--certfile', env: 'KG_CERTFILE', type: 'string',
-    check: checkReadableFile, help: 'TLS certificate, PEM file (needs --keyfile)' },
+    check: checkReadableFile('a readable PEM file'), help: 'TLS certificate, PEM file (needs --keyfile)' },
   { key: 'keyfile', trait: 'keyfile', classes: APP, flag: '--keyfile', env: 'KG_KEYFILE', type: 'string',
-    check: checkReadableFile, help: 'TLS private key, PEM file (needs --certfile)' },
+    check: checkReadableFile('a readable PEM file'), help: 'TLS private key, PEM file (needs --certfile)' },
   { key: 'clientCa', trait: 'client_ca', classes: APP, flag: '--client-ca', env: 'KG_CLIENT_CA', type: 'string',
-    check: checkReadableFile, help: 'CA bundle, PEM file: clients must present a certificate it signed (needs TLS)' },
+    check: checkReadableFile('a readable PEM file'), help: 'CA bundle, PEM file: clients must present a certificate it signed (needs TLS)' },
   { key: 'cullIdleTimeout', trait: 'cull_idle_timeout', classes: KERNEL_MANAGER, flag: '--cull-idle-timeout',
     env: 'KG_CULL_IDLE_TIMEOUT', type: 'int', min: 0, help: 'Seconds a kernel may stay idle before it is shut down (0: never)' },
   { key: 'cullInterval', trait: 'cull_interval', classes: KERNEL_MANAGER, flag: '--cull-interval', env: 'KG_CULL_INTERVAL',

@@ -2,11 +2,11 @@
  * Resolution: the Config from the command line, config files, KG_* variables and defaults, in that
  * order of precedence, then the checks between options.
  */
-import { statSync } from 'node:fs';
 import type { PathOptions } from '../paths.ts';
 import { parseCommandLine, type CommandLine, type Given } from './argv.ts';
 import { findConfigFiles, readConfigFile, type FileValues } from './files.ts';
 import { ConfigError, DEFAULTS, optionTable, otherSpellings, type Config, type OptionSpec } from './options.ts';
+import { readTokenFile, sharedTokenFileWarning } from './token-file.ts';
 import { parseValue, type Value } from './values.ts';
 
 export interface ResolvedConfig {
@@ -37,7 +37,12 @@ export function resolveConfig(
   opts: PathOptions = {},
 ): ResolvedConfig {
   const cmd = isCommandLine(commandLine) ? commandLine : parseCommandLine([...commandLine]);
+  const platform = opts.platform ?? process.platform;
   const warnings: string[] = [];
+  const warnIfShared = (file: string, holds: string) => {
+    const warning = sharedTokenFileWarning(file, holds, platform);
+    if (warning) warnings.push(warning);
+  };
 
   // Config files, lowest priority first, so that later entries override earlier ones.
   const explicit = cmd.configFile ?? (env.KG_CONFIG_FILE ? { raw: env.KG_CONFIG_FILE, source: 'KG_CONFIG_FILE' } : undefined);
@@ -46,7 +51,7 @@ export function resolveConfig(
   const take = (values: FileValues) => {
     for (const v of values) {
       fromFiles.set(v.spec, v);
-      if (v.spec.key === 'authToken' && v.value) warnIfShared(v.file, opts, warnings);
+      if (v.spec.key === 'authToken' && v.value) warnIfShared(v.file, 'sets auth_token');
     }
   };
   if (explicit) {
@@ -86,6 +91,16 @@ export function resolveConfig(
     set(spec, parsed.value, given.source);
   }
 
+  if (config.authTokenFile !== '') {
+    const source = sources.get('authTokenFile')!;
+    if (sources.has('authToken')) {
+      throw new ConfigError(
+        `auth_token is set (from ${sources.get('authToken')}) and so is auth_token_file (from ${source}); give only one of them`,
+      );
+    }
+    config.authToken = readTokenFile(config.authTokenFile, source);
+    warnIfShared(config.authTokenFile, 'holds the auth token');
+  }
   checkCombinations(config, sources, warnings);
 
   const knownEnv = new Set([...optionTable.map((o) => o.env), ...OTHER_ENV]);
@@ -97,20 +112,6 @@ export function resolveConfig(
 
 function isCommandLine(value: readonly string[] | CommandLine): value is CommandLine {
   return !Array.isArray(value);
-}
-
-/** A config file holding a token should be private: warns when group or others may read it (not on Windows). */
-function warnIfShared(file: string, opts: PathOptions, warnings: string[]): void {
-  if ((opts.platform ?? process.platform) === 'win32') return;
-  let mode: number;
-  try {
-    mode = statSync(file).mode;
-  } catch {
-    return; // it was just read; nothing to say if it is gone
-  }
-  if ((mode & 0o044) !== 0) {
-    warnings.push(`${file} sets auth_token but other users may read it; make it private (chmod 600)`);
-  }
 }
 
 /** Checks between options; fixes cull_interval <= 0 as Jupyter Server does (with a warning). */

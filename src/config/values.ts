@@ -149,16 +149,18 @@ export function checkDirectory(value: string): string | undefined {
   return st.isDirectory() ? undefined : 'is not a directory; expected an existing directory';
 }
 
-/** '' (unset) passes; else the path must name a file this process can read. */
-export function checkReadableFile(value: string): string | undefined {
-  if (value === '') return undefined;
-  try {
-    if (!statSync(value).isFile()) return 'is not a file; expected a readable PEM file';
-    accessSync(value, fsConstants.R_OK);
-  } catch (err) {
-    return `${fsProblem(err)}; expected a readable PEM file`;
-  }
-  return undefined;
+/** A check: '' (unset) passes; else the path must name a file this process can read (`expected` says what file). */
+export function checkReadableFile(expected: string): (value: string) => string | undefined {
+  return (value) => {
+    if (value === '') return undefined;
+    try {
+      if (!statSync(value).isFile()) return `is not a file; expected ${expected}`;
+      accessSync(value, fsConstants.R_OK);
+    } catch (err) {
+      return `${fsProblem(err)}; expected ${expected}`;
+    }
+    return undefined;
+  };
 }
 
 /** "does not exist", "cannot be read (permission denied)", …: what is wrong with a path, for messages. */
