@@ -7,6 +7,7 @@
 import { parseCommandLine, type CommandLine } from './config/argv.ts';
 import { writeDefaultConfig } from './config/generate.ts';
 import { helpAllText } from './config/help.ts';
+import { hideTokenFromProcessList } from './config/hide-token.ts';
 import { ConfigError } from './config/options.ts';
 import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
@@ -48,6 +49,8 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     return stopOnConfigError(err);
   }
+  // First of all: until now, a token given on the command line shows in the process list.
+  hideTokenFromProcessList(argv, cmd.tokenPlaces);
   if (cmd.command === 'kernel') return kernelCommand(cmd);
   if (cmd.helpAll) {
     process.stdout.write(helpAllText(configSearchPath(process.env)));
