@@ -285,30 +285,40 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     const name = longName(occ.target);
     if (!pending.has(name)) pending.set(name, [options[keys.get(name) ?? name]].flat());
     const word = unwrap(pending.get(name)!.shift());
+    const problem = (message: string) => problems.push({ index: occ.index, message });
     const target = occ.target;
-    if (target.kind === 'option') {
-      const { spec } = target;
-      if (spec.type === 'bool') {
-        cmd.values.set(spec, { raw: booleanText(word, occ.index, strays), source: occ.spelling });
-      } else if (!word) {
-        problems.push({ index: occ.index, message: `${occ.spelling}: needs a value (${otherSpellings(spec, occ.spelling)})` });
-      } else {
-        cmd.values.set(spec, { raw: word.text, source: occ.spelling });
-        if (spec.key === 'authToken' && word.text !== '') cmd.tokenPlaces.push({ index: word.index, inline: word.index === occ.index });
+    switch (target.kind) {
+      case 'option': {
+        const { spec } = target;
+        if (spec.type === 'bool') {
+          cmd.values.set(spec, { raw: booleanText(word, occ.index, strays), source: occ.spelling });
+        } else if (!word) {
+          problem(`${occ.spelling}: needs a value (${otherSpellings(spec, occ.spelling)})`);
+        } else {
+          cmd.values.set(spec, { raw: word.text, source: occ.spelling });
+          if (spec.key === 'authToken' && word.text !== '') cmd.tokenPlaces.push({ index: word.index, inline: word.index === occ.index });
+        }
+        break;
       }
-    } else if (target.kind === 'app' && target.flag.takes === 'file') {
-      if (!word || word.text === '') {
-        problems.push({ index: occ.index, message: `${occ.spelling}: needs a file name (also --config, --KernelGatewayApp.config_file, KG_CONFIG_FILE)` });
-      } else {
-        cmd.configFile = { raw: word.text, source: occ.spelling };
+      case 'app': {
+        const { flag } = target;
+        if (flag.takes === 'file') {
+          if (word && word.text !== '') cmd.configFile = { raw: word.text, source: occ.spelling };
+          else problem(`${occ.spelling}: needs a file name (also --config, --KernelGatewayApp.config_file, KG_CONFIG_FILE)`);
+        } else {
+          const raw = booleanText(word, occ.index, strays);
+          const on = parseBool(raw);
+          if (on === undefined) problem(`${occ.spelling}: ${JSON.stringify(raw)} is not a boolean; expected true/false`);
+          else cmd[flag.key] = on;
+        }
+        break;
       }
-    } else if (target.kind === 'app') {
-      const raw = booleanText(word, occ.index, strays);
-      const on = parseBool(raw);
-      if (on === undefined) problems.push({ index: occ.index, message: `${occ.spelling}: ${JSON.stringify(raw)} is not a boolean; expected true/false` });
-      else cmd[target.flag.key as 'generateConfig' | 'answerYes' | 'helpAll'] = on;
-    } else if (target.kind === 'connectionFile') {
-      if (word) cmd.connectionFile = word.text;
+      case 'connectionFile':
+        if (word) cmd.connectionFile = word.text;
+        break;
+      case 'help':
+      case 'version':
+        break; // cac knows them by their own names (options.help, options.version)
     }
   }
 

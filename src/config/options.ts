@@ -244,16 +244,16 @@ export const optionTable: readonly OptionSpec[] = [
 ];
 
 /** Command-line flags of the app that set no Config option: where to read the config from, what to do. */
-export interface AppFlag {
-  key: 'configFile' | 'generateConfig' | 'answerYes' | 'helpAll';
+export type AppFlag = {
   flag: string;
   short?: string;
   /** Also accepted as `--KernelGatewayApp.<trait>`, as in the reference. */
   trait?: string;
-  /** 'file': takes a file name; 'switch': on when given, or set with true/false like a boolean option. */
-  takes: 'file' | 'switch';
   help: string;
-}
+} & (
+  | { key: 'configFile'; /** takes a file name */ takes: 'file' }
+  | { key: 'generateConfig' | 'answerYes' | 'helpAll'; /** on when given, or set with true/false as a boolean option */ takes: 'switch' }
+);
 
 export const appFlags: readonly AppFlag[] = [
   { key: 'configFile', flag: '--config', trait: 'config_file', takes: 'file',
