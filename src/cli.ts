@@ -1,137 +1,80 @@
 /**
- * The `kernelgateway` command. resolveConfig parses the raw arguments (both spellings, in order, so
- * the last one wins), config files and the environment; cac only renders --help and --version.
- * --help-all and --generate-config are handled here, before the gateway is configured.
+ * The `kernelgateway` command: `kernelgateway [serve] [options]` runs the gateway, `kernelgateway
+ * kernel -f <file>` the built-in JavaScript kernel. config/argv.ts reads the command line (with cac),
+ * config/resolve.ts adds config files and the environment; --help, --version, --help-all and
+ * --generate-config are answered here, before the gateway is configured.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
-import { createInterface } from 'node:readline/promises';
-import { cac } from 'cac';
-import {
-  CONFIG_FILE_NAME,
-  ConfigError,
-  configSearchPath,
-  defaultConfigFilePath,
-  generateConfigText,
-  helpAllText,
-  optionTable,
-  parseCommandLine,
-  resolveConfig,
-  shownDefault,
-} from './config.ts';
+import { parseCommandLine, type CommandLine } from './config/argv.ts';
+import { writeDefaultConfig } from './config/generate.ts';
+import { helpAllText } from './config/help.ts';
+import { hideTokenFromProcessList } from './config/hide-token.ts';
+import { ConfigError } from './config/options.ts';
+import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
+import { configSearchPath } from './paths.ts';
 import { createLogger } from './log.ts';
 import { startGateway } from './gateway.ts';
-import { VERSION } from './version.ts';
-import { connectionFileArg, isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
-
-function helpCli() {
-  const cli = cac('kernelgateway');
-  cli.usage('[options]');
-  for (const spec of optionTable) {
-    const env = spec.env ? `env ${spec.env}, ` : '';
-    // Defaults go into the text ourselves: cac would print `(default: )` for empty strings.
-    cli.option(spec.type === 'bool' ? spec.flag : `${spec.flag} <value>`, `${spec.help} [${env}default ${shownDefault(spec)}]`);
-  }
-  cli.option('--config <file>', `JSON config file (env KG_CONFIG_FILE; default: ${CONFIG_FILE_NAME} in the Jupyter config path)`);
-  cli.option('--generate-config', `Write ${CONFIG_FILE_NAME} with every default (to --config if given) and exit`);
-  cli.option('-y, --yes', 'With --generate-config: overwrite an existing file');
-  cli.option('--help-all', 'Every option with its env var, reference spellings and default');
-  cli.help((sections) => [
-    ...sections,
-    {
-      title: 'Reference spellings',
-      body:
-        '  Every option can also be given as --KernelGatewayApp.<name>=<value>, e.g. --KernelGatewayApp.port=9000;\n' +
-        '  also --JupyterWebsocketPersonality.list_kernels/env_whitelist, --MappingKernelManager.cull_*, and others\n' +
-        '  (see --help-all). Precedence: command line > config file > KG_* variables > defaults;\n' +
-        '  when an option is given twice, the last one wins.',
-    },
-  ]);
-  cli.version(VERSION);
-  return cli;
-}
+import { isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * --generate-config: writes every option with its default to the --config file (or KG_CONFIG_FILE),
- * else to <JUPYTER_CONFIG_DIR or ~/.jupyter>/kernelgateway_config.json. An existing file is only
- * replaced with -y/--yes or when the user answers yes. Returns the exit code.
- */
-async function generateConfig(configFile: string | undefined, answerYes: boolean): Promise<number> {
-  const target = resolvePath(configFile ?? (process.env.KG_CONFIG_FILE || defaultConfigFilePath(process.env)));
-  if (existsSync(target) && !answerYes) {
-    if (!process.stdin.isTTY) {
-      process.stderr.write(`kernelgateway: ${target} exists; not overwriting it (give -y to overwrite)\n`);
-      return 1;
-    }
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    const answer = await rl.question(`Overwrite ${target} with the default config? [y/N] `);
-    rl.close();
-    if (!/^y(es)?$/i.test(answer.trim())) {
-      process.stderr.write(`kernelgateway: not overwriting ${target}\n`);
-      return 1;
-    }
+/** A ConfigError ends start-up with its message and exit code 2; anything else is a bug and rethrown. */
+function stopOnConfigError(err: unknown): void {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`kernelgateway: ${err.message}\n`);
+  process.exitCode = 2;
+}
+
+/** `kernelgateway kernel -f <file>`: this program as the built-in JavaScript kernel. */
+async function kernelCommand(cmd: CommandLine): Promise<void> {
+  if (cmd.help) return cmd.printHelp();
+  if (!cmd.connectionFile) {
+    process.stderr.write('usage: kernelgateway kernel -f <connection_file>\n');
+    process.exitCode = 2;
+    return;
   }
   try {
-    mkdirSync(dirname(target), { recursive: true });
-    // Private from the start: the file is where a token may be put.
-    writeFileSync(target, generateConfigText(), { mode: 0o600 });
+    await runKernel(cmd.connectionFile); // serves until shutdown, then exits the process itself
   } catch (err) {
-    process.stderr.write(`kernelgateway: cannot write ${target}: ${message(err)}\n`);
-    return 1;
+    process.stderr.write(`kernelgateway kernel: ${message(err)}\n`);
+    process.exit(1);
   }
-  process.stdout.write(`Writing default config to: ${target}\n`);
-  return 0;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // `kernelgateway kernel -f <file>`: this program as the built-in JavaScript kernel.
-  if (argv[0] === 'kernel') {
-    const file = connectionFileArg(argv.slice(1));
-    if (!file) {
-      process.stderr.write('usage: kernelgateway kernel -f <connection_file>\n');
-      process.exitCode = 2;
-      return;
-    }
-    try {
-      await runKernel(file); // serves until shutdown, then exits the process itself
-    } catch (err) {
-      process.stderr.write(`kernelgateway kernel: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    }
-    return;
+  let cmd: CommandLine;
+  try {
+    cmd = parseCommandLine(argv);
+  } catch (err) {
+    return stopOnConfigError(err);
   }
-  if (argv.includes('--help-all')) {
+  // First of all: until now, a token given on the command line shows in the process list.
+  hideTokenFromProcessList(argv, cmd.tokenPlaces);
+  if (cmd.command === 'kernel') return kernelCommand(cmd);
+  if (cmd.helpAll) {
     process.stdout.write(helpAllText(configSearchPath(process.env)));
     return;
   }
-  const cli = helpCli();
-  const { options } = cli.parse(['node', 'kernelgateway', ...argv], { run: false });
-  if (options.help || options.version) return; // cac has printed it
+  if (cmd.help) return cmd.printHelp();
+  if (cmd.version) return cmd.printVersion();
 
   const reportErrors = (errors: string[]) => {
     for (const e of errors) process.stderr.write(`kernelgateway: ${e}\n`);
     process.stderr.write('Run kernelgateway --help (or --help-all) to see the options.\n');
     process.exitCode = 2;
   };
-  let resolved;
-  try {
-    const cmd = parseCommandLine(argv);
-    if (cmd.generateConfig) {
-      // The existing config (which may be the broken file being replaced) is not read.
-      if (cmd.errors.length > 0) return reportErrors(cmd.errors);
-      process.exitCode = await generateConfig(cmd.configFile?.raw, cmd.answerYes);
-      return;
-    }
-    resolved = resolveConfig(argv, process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`kernelgateway: ${err.message}\n`);
-    process.exitCode = 2;
+  if (cmd.generateConfig) {
+    // The existing config (which may be the broken file being replaced) is not read.
+    if (cmd.errors.length > 0) return reportErrors(cmd.errors);
+    process.exitCode = await writeDefaultConfig(cmd.configFile?.raw, cmd.answerYes);
     return;
+  }
+  let resolved: ResolvedConfig;
+  try {
+    resolved = resolveConfig(cmd, process.env);
+  } catch (err) {
+    return stopOnConfigError(err);
   }
   const { config, errors, warnings, configFiles } = resolved;
   if (errors.length > 0) return reportErrors(errors);

@@ -8,7 +8,7 @@ import * as zmq from 'zeromq';
 import { CLOSE } from './bridge/connection.ts';
 import { KernelHub } from './bridge/hub.ts';
 import { Keepalive } from './bridge/keepalive.ts';
-import type { Config } from './config.ts';
+import type { Config } from './config/options.ts';
 import { TokenCheck } from './http/auth.ts';
 import { createUpgradeHandler } from './http/channels.ts';
 import { kernelRoutes } from './http/kernels.ts';
@@ -18,12 +18,12 @@ import { sessionRoutes } from './http/sessions.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
 import { ProvisionerRegistry } from './kernels/provisioners/provisioner.ts';
-import { runtimeDir } from './kernels/runtime-dir.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { SessionManager } from './kernels/sessions.ts';
-import { kernelSearchPath, KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
+import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
 import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
 import type { Logger } from './log.ts';
+import { kernelSearchPath, runtimeDir } from './paths.ts';
 import { VERSION } from './version.ts';
 
 export interface Gateway {

@@ -3,24 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  CONFIG_FILE_NAME,
-  CONFIG_SECTIONS,
-  ConfigError,
-  configSearchPath,
-  defaultConfigFilePath,
-  DEFAULTS,
-  generateConfigText,
-  helpAllText,
-  optionTable,
-  parseCommandLine,
-  parseConfigText,
-  redactedConfig,
-  resolveConfig,
-  splitList,
-  type Config,
-  type ResolveOptions,
-} from '../src/config.ts';
+import { parseCommandLine } from '../src/config/argv.ts';
+import { parseConfigText } from '../src/config/files.ts';
+import { generateConfigText } from '../src/config/generate.ts';
+import { helpAllText } from '../src/config/help.ts';
+import { CONFIG_SECTIONS, ConfigError, DEFAULTS, optionTable, redactedConfig, type Config } from '../src/config/options.ts';
+import { resolveConfig } from '../src/config/resolve.ts';
+import { splitList } from '../src/config/values.ts';
+import { CONFIG_FILE_NAME, configSearchPath, defaultConfigFilePath, type PathOptions } from '../src/paths.ts';
 
 /** Every file the tests make lives under here; removed at the end. */
 const TMP = mkdtempSync(join(tmpdir(), 'kg-config-test-'));
@@ -39,7 +29,7 @@ function tempFile(content: string | object, name = 'file'): string {
 }
 
 /** The home and system directories of the tests: empty, so the real ~/.jupyter and /etc/jupyter are never read. */
-const HERMETIC: ResolveOptions = { home: tempDir(), systemDirs: [] };
+const HERMETIC: PathOptions = { home: tempDir(), systemDirs: [] };
 
 /** An existing directory and readable files for root_dir and the TLS options. */
 const ROOT = tempDir();
@@ -47,11 +37,11 @@ const CERT = tempFile('-----BEGIN CERTIFICATE-----\n', 'cert.pem');
 const KEY = tempFile('-----BEGIN PRIVATE KEY-----\n', 'key.pem');
 const CA = tempFile('-----BEGIN CERTIFICATE-----\n', 'ca.pem');
 
-const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}, opts: ResolveOptions = HERMETIC) =>
+const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}, opts: PathOptions = HERMETIC) =>
   resolveConfig(argv, env, opts);
 
 /** The ConfigError message resolveConfig throws, or fails the test. */
-function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}, opts: ResolveOptions = HERMETIC): string {
+function errorOf(argv: string[], env: NodeJS.ProcessEnv = {}, opts: PathOptions = HERMETIC): string {
   return thrown(() => resolveConfig(argv, env, opts), `${JSON.stringify(argv)} ${JSON.stringify(env)}`);
 }
 
@@ -134,6 +124,7 @@ test('each KG_* variable supplies its option', () => {
     port: 9000,
     portRetries: 0,
     authToken: 's3cret',
+    authTokenFile: '',
     allowOrigin: '*',
     allowHeaders: 'X-A',
     allowMethods: 'GET',
@@ -175,7 +166,8 @@ test('each short flag sets its option', () => {
     '--ip', '::', '--port', '9001', '--port-retries', '3', '--auth-token', 't', '--allow-origin', 'https://a',
     '--allow-headers', 'H', '--allow-methods', 'M', '--allow-credentials', 'C', '--expose-headers', 'E',
     '--max-age', '1', '--base-url', 'x', '--default-kernel-name', 'k', '--list-kernels', '--log-level', 'debug',
-    '--kernel-info-timeout', '7', '--max-message-size', '8', '--offline-buffer-bytes', '9', '--client-buffer-bytes', '10', '--kernel-buffer-bytes', '1048577',
+    '--kernel-info-timeout', '7', '--max-message-size', '8', '--offline-buffer-bytes', '9', '--client-buffer-bytes', '10',
+    '--kernel-buffer-bytes', '1048576',
     '--ws-ping-interval', '11', '--prespawn-count', '2', '--force-kernel-name', 'fk', '--max-kernels', '4',
     '--expose-kernelspecs', 'false', '--seed-uri', 'https://example.org/s.ipynb', '--env-whitelist', 'X,Y',
     '--env-process-whitelist', 'PATH', '--root-dir', ROOT, '--certfile', CERT, '--keyfile', KEY, '--client-ca', CA,
@@ -183,10 +175,10 @@ test('each short flag sets its option', () => {
     '--kernel-startup-timeout', '14',
   ]);
   assert.equal(config, {
-    ip: '::', port: 9001, portRetries: 3, authToken: 't', allowOrigin: 'https://a', allowHeaders: 'H',
+    ip: '::', port: 9001, portRetries: 3, authToken: 't', authTokenFile: '', allowOrigin: 'https://a', allowHeaders: 'H',
     allowMethods: 'M', allowCredentials: 'C', exposeHeaders: 'E', maxAge: '1', baseUrl: '/x/', defaultKernelName: 'k',
     listKernels: true, logLevel: 'DEBUG', kernelInfoTimeout: 7, maxMessageSize: 8, offlineBufferBytes: 9,
-    clientBufferBytes: 10, kernelBufferBytes: 1048577, wsPingInterval: 11, prespawnCount: 2, forceKernelName: 'fk', maxKernels: 4,
+    clientBufferBytes: 10, kernelBufferBytes: 1048576, wsPingInterval: 11, prespawnCount: 2, forceKernelName: 'fk', maxKernels: 4,
     exposeKernelspecs: false, seedUri: 'https://example.org/s.ipynb', envWhitelist: ['X', 'Y'],
     envProcessWhitelist: ['PATH'], rootDir: ROOT, certfile: CERT, keyfile: KEY, clientCa: CA, cullIdleTimeout: 12,
     cullInterval: 13, cullConnected: true, cullBusy: true, trustXheaders: true, kernelStartupTimeout: 14,
@@ -366,6 +358,7 @@ const NEW_OPTIONS: [keyof Config, string, string, unknown][] = [
   ['cullBusy', '--cull-busy', 'true', true],
   ['trustXheaders', '--trust-xheaders', 'true', true],
   ['kernelStartupTimeout', '--kernel-startup-timeout', '5', 5],
+  ['kernelBufferBytes', '--kernel-buffer-bytes', '2097152', 2097152],
 ];
 
 test('each new option: flag, --flag=, KG_* variable and every reference spelling', () => {
@@ -516,6 +509,102 @@ test('certfile/keyfile/client_ca: readable files; cert and key together; client_
     'keyfile is set (from KG_KEYFILE) but certfile is not; TLS needs both (set --certfile or KG_CERTFILE)',
   );
   assert.match(errorOf(['--client-ca', CA]), 'client_ca is set (from --client-ca) but TLS is off');
+});
+
+test('kernel_buffer_bytes: 64 MiB by default, at least 1 MiB', () => {
+  assert.is(resolve([]).config.kernelBufferBytes, 64 * 1024 * 1024);
+  assert.is(resolve(['--kernel-buffer-bytes', '1048576']).config.kernelBufferBytes, 1048576);
+  assert.is(
+    errorOf(['--kernel-buffer-bytes', '1048575']),
+    '--kernel-buffer-bytes: "1048575" is out of range; expected at least 1048576 (KG_KERNEL_BUFFER_BYTES, --KernelGatewayApp.kernel_buffer_bytes)',
+  );
+  assert.match(errorOf([], { KG_KERNEL_BUFFER_BYTES: '64MiB' }), 'KG_KERNEL_BUFFER_BYTES: "64MiB" is not an integer');
+  const row = optionTable.find((o) => o.key === 'kernelBufferBytes')!;
+  assert.equal([row.env, row.trait, row.classes], ['KG_KERNEL_BUFFER_BYTES', 'kernel_buffer_bytes', ['KernelGatewayApp']]);
+  assert.match(row.help, '4009');
+});
+
+// ---------------------------------------------------------------------------------------------
+// The token from a file
+
+/** A token file with `content` and `mode` (private by default). */
+function tokenFile(content: string, mode = 0o600): string {
+  const file = tempFile(content, 'token');
+  chmodSync(file, mode);
+  return file;
+}
+
+test('auth_token_file: the token is the file without its trailing newline, in every spelling', () => {
+  const file = tokenFile('s3cret-from-file\n');
+  for (const [argv, env] of [
+    [['--auth-token-file', file], {}],
+    [[`--auth-token-file=${file}`], {}],
+    [[`--KernelGatewayApp.auth_token_file=${file}`], {}],
+    [['--auth_token_file', file], {}],
+    [[], { KG_AUTH_TOKEN_FILE: file }],
+    [['--config', tempFile({ KernelGatewayApp: { auth_token_file: file } })], {}],
+  ] as [string[], NodeJS.ProcessEnv][]) {
+    const { config, warnings } = resolve(argv, env);
+    assert.is(config.authToken, 's3cret-from-file', JSON.stringify([argv, env]));
+    assert.is(config.authTokenFile, file);
+    assert.equal(warnings, []);
+  }
+  assert.is(resolve(['--auth-token-file', tokenFile('crlf\r\n')]).config.authToken, 'crlf');
+  assert.is(resolve(['--auth-token-file', tokenFile('no-newline')]).config.authToken, 'no-newline');
+  assert.is(resolve(['--auth-token-file', tokenFile('two\n\n')]).config.authToken, 'two');
+  assert.is(resolve(['--auth-token-file', tokenFile(' spaces kept \n')]).config.authToken, ' spaces kept ');
+  assert.is(resolve([]).config.authTokenFile, '', 'unset by default');
+});
+
+test('auth_token_file: empty, missing, unreadable, a directory or several lines stop start-up, naming the file', () => {
+  for (const content of ['', '\n', '\r\n\n']) {
+    const file = tokenFile(content);
+    assert.is(
+      errorOf(['--auth-token-file', file]),
+      `--auth-token-file: ${JSON.stringify(file)} is empty; expected the token (auth off is --auth-token '' instead)`,
+    );
+  }
+  const missing = join(ROOT, 'no-such-token');
+  assert.is(
+    errorOf(['--auth-token-file', missing]),
+    `--auth-token-file: ${JSON.stringify(missing)} does not exist; expected a readable file holding the token ` +
+      '(KG_AUTH_TOKEN_FILE, --KernelGatewayApp.auth_token_file)',
+  );
+  assert.match(errorOf([], { KG_AUTH_TOKEN_FILE: missing }), `KG_AUTH_TOKEN_FILE: ${JSON.stringify(missing)} does not exist`);
+  assert.match(errorOf(['--auth-token-file', ROOT]), `${JSON.stringify(ROOT)} is not a file; expected a readable file holding the token`);
+  const twoLines = tokenFile('one\ntwo\n');
+  assert.is(errorOf(['--auth-token-file', twoLines]), `--auth-token-file: ${JSON.stringify(twoLines)} holds several lines; expected the token alone`);
+  if (process.getuid?.() !== 0) {
+    const unreadable = tokenFile('secret\n', 0o000);
+    assert.match(errorOf(['--auth-token-file', unreadable]), `${JSON.stringify(unreadable)} cannot be read (permission denied)`);
+  }
+});
+
+test('auth_token_file: readable by group or others gives a warning (without the token)', () => {
+  for (const mode of [0o644, 0o640, 0o604]) {
+    const file = tokenFile('sekrit\n', mode);
+    const { config, warnings } = resolve(['--auth-token-file', file]);
+    assert.is(config.authToken, 'sekrit');
+    assert.equal(warnings, [`${file} holds the auth token but other users may read it; make it private (chmod 600)`], mode.toString(8));
+  }
+  assert.equal(resolve(['--auth-token-file', tokenFile('sekrit\n', 0o400)]).warnings, []);
+  assert.equal(resolve(['--auth-token-file', tokenFile('sekrit\n', 0o644)], {}, { ...HERMETIC, platform: 'win32' }).warnings, [], 'not on Windows');
+});
+
+test('auth_token_file and auth_token together stop start-up, whichever sources they come from', () => {
+  const file = tokenFile('t\n');
+  assert.is(
+    errorOf(['--auth-token', 'x', '--auth-token-file', file]),
+    'auth_token is set (from --auth-token) and so is auth_token_file (from --auth-token-file); give only one of them',
+  );
+  assert.is(
+    errorOf(['--auth-token-file', file], { KG_AUTH_TOKEN: 'x' }),
+    'auth_token is set (from KG_AUTH_TOKEN) and so is auth_token_file (from --auth-token-file); give only one of them',
+  );
+  assert.match(errorOf([], { KG_AUTH_TOKEN: '', KG_AUTH_TOKEN_FILE: file }), 'auth_token is set (from KG_AUTH_TOKEN) and so is auth_token_file (from KG_AUTH_TOKEN_FILE)');
+  const both = tempFile({ KernelGatewayApp: { auth_token: 'x', auth_token_file: file } });
+  assert.match(errorOf(['--config', both]), `auth_token is set (from ${both}: KernelGatewayApp.auth_token) and so is auth_token_file (from ${both}: KernelGatewayApp.auth_token_file)`);
+  assert.match(errorOf(['--KernelGatewayApp.auth_token_file', file, '--KernelGatewayApp.auth_token=y']), 'give only one of them');
 });
 
 // ---------------------------------------------------------------------------------------------

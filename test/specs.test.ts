@@ -6,10 +6,10 @@ import * as path from 'node:path';
 import {
   KernelSpecStore,
   defaultKernelName,
-  kernelSearchPath,
   kernelSpecModel,
 } from '../src/kernels/specs.ts';
 import type { Logger } from '../src/log.ts';
+import { kernelSearchPath } from '../src/paths.ts';
 
 const tmpRoots: string[] = [];
 function tmp(): string {

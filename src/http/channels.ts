@@ -10,7 +10,7 @@ import { CLOSE } from '../bridge/connection.ts';
 import type { KernelHub } from '../bridge/hub.ts';
 import type { Keepalive } from '../bridge/keepalive.ts';
 import { V1_PROTOCOL } from '../bridge/v1-protocol.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/options.ts';
 import type { Logger } from '../log.ts';
 import { newSessionId } from '../messaging/session.ts';
 import { originAllowed, type TokenCheck } from './auth.ts';

@@ -1,6 +1,6 @@
 /** CORS headers exactly as configured (the reference sends its values verbatim, never reflects them). */
 import type { ServerResponse } from 'node:http';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/options.ts';
 
 export function corsHeaders(config: Config): Record<string, string> {
   const headers: Record<string, string> = {};

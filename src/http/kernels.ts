@@ -1,5 +1,5 @@
 /** /api/kernels REST: start, list, get, delete, interrupt, restart. Translates requests into manager calls. */
-import type { Config } from '../config.ts';
+import type { Config } from '../config/options.ts';
 import { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
 import type { Kernel } from '../kernels/kernel.ts';
 import { UnknownProvisionerError } from '../kernels/provisioners/provisioner.ts';

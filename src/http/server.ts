@@ -3,7 +3,7 @@
  * ({reason, message}) for everything that goes wrong.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/options.ts';
 import type { Logger } from '../log.ts';
 import { originAllowed, type TokenCheck } from './auth.ts';
 import { applyCors, corsHeaders } from './cors.ts';

@@ -1,5 +1,5 @@
 /** /api/sessions as Jupyter Server serves it, so session-based web clients work. */
-import type { Config } from '../config.ts';
+import type { Config } from '../config/options.ts';
 import { UnknownKernelError, type Session, type SessionManager, type SessionUpdate } from '../kernels/sessions.ts';
 import { kernelStartError } from './kernels.ts';
 import { checkListingAllowed, HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';

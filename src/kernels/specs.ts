@@ -1,9 +1,8 @@
 /**
- * Kernelspec discovery (protocol.md §3): where Jupyter looks for kernel.json files, how they are
- * validated and normalized, and the REST model served under /api/kernelspecs.
+ * Kernelspec discovery (protocol.md §3): the kernel.json files in the kernel search path (paths.ts),
+ * how they are validated and normalized, and the REST model served under /api/kernelspecs.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLogger, type Logger } from '../log.ts';
 import { isJsonObject } from '../messaging/message.ts';
@@ -27,83 +26,6 @@ export interface KernelSpec {
   spec: KernelSpecDict;
   /** A built-in spec's resource files, name -> content (it has no folder). */
   files?: Record<string, string>;
-}
-
-const FALSY = new Set(['no', 'n', 'false', 'off', '0', '0.0']);
-/** Jupyter's notion of a truthy environment variable: set and not a "false" word. */
-function truthy(value: string | undefined): boolean {
-  return value !== undefined && !FALSY.has(value.toLowerCase());
-}
-
-/** An env var's value, treating empty as unset. */
-function nonEmpty(value: string | undefined): string | undefined {
-  return value ? value : undefined;
-}
-
-/**
- * Jupyter's kernel search path, highest priority first, each ending in /kernels:
- *   1. every entry of $JUPYTER_PATH;
- *   2. the user data dir and the env prefix's share/jupyter, env first when JUPYTER_PREFER_ENV_PATH
- *      is truthy, or it is unset and we run inside a venv / non-base conda env; otherwise user first;
- *   3. the system dirs (/usr/local/share/jupyter, /usr/share/jupyter; %PROGRAMDATA%\jupyter on Windows
- *      only with JUPYTER_USE_PROGRAMDATA);
- * deduplicated (first kept), then `<IPYTHONDIR or ~/.ipython>/kernels` last.
- * There is no Python here, so the "env prefix" is KG_ENV_PREFIX, else VIRTUAL_ENV, else CONDA_PREFIX.
- */
-export function kernelSearchPath(
-  env: NodeJS.ProcessEnv = process.env,
-  platform: NodeJS.Platform = process.platform,
-  home: string = os.homedir(),
-): string[] {
-  // Use the target platform's path rules so results don't depend on the host running the tests.
-  const p = platform === 'win32' ? path.win32 : path.posix;
-  const trailingSeps = platform === 'win32' ? /[\\/]+$/ : /\/+$/;
-
-  const fromJupyterPath = (env.JUPYTER_PATH ?? '')
-    .split(p.delimiter)
-    .map((entry) => entry.replace(trailingSeps, ''))
-    .filter((entry) => entry !== '');
-
-  const user = jupyterDataDir(env, platform, home);
-
-  const prefix = nonEmpty(env.KG_ENV_PREFIX) ?? nonEmpty(env.VIRTUAL_ENV) ?? nonEmpty(env.CONDA_PREFIX);
-  const system =
-    platform === 'win32'
-      ? truthy(env.JUPYTER_USE_PROGRAMDATA) && env.PROGRAMDATA
-        ? [p.join(env.PROGRAMDATA, 'jupyter')]
-        : []
-      : ['/usr/local/share/jupyter', '/usr/share/jupyter'];
-  // An env prefix that is also a system dir (e.g. /usr) keeps its system position, as in Jupyter.
-  const envDir = prefix === undefined ? undefined : p.join(prefix, 'share', 'jupyter');
-  const envGroup = envDir === undefined || system.includes(envDir) ? [] : [envDir];
-
-  const preferEnv =
-    env.JUPYTER_PREFER_ENV_PATH !== undefined
-      ? truthy(env.JUPYTER_PREFER_ENV_PATH)
-      : !!nonEmpty(env.VIRTUAL_ENV) || (!!nonEmpty(env.CONDA_PREFIX) && env.CONDA_DEFAULT_ENV !== 'base');
-  const middle = preferEnv ? [...envGroup, user] : [user, ...envGroup];
-
-  const ipython = nonEmpty(env.IPYTHONDIR) ?? p.join(home, '.ipython');
-  const dirs = [...fromJupyterPath, ...middle, ...system].map((d) => p.join(d, 'kernels'));
-  return [...new Set([...dirs, p.join(ipython, 'kernels')])];
-}
-
-/** jupyter_data_dir() without platformdirs support (JUPYTER_PLATFORM_DIRS is not implemented). */
-export function jupyterDataDir(
-  env: NodeJS.ProcessEnv = process.env,
-  platform: NodeJS.Platform = process.platform,
-  home: string = os.homedir(),
-): string {
-  const p = platform === 'win32' ? path.win32 : path.posix;
-  const explicit = nonEmpty(env.JUPYTER_DATA_DIR);
-  if (explicit) return explicit;
-  if (platform === 'darwin') return p.join(home, 'Library', 'Jupyter');
-  if (platform === 'win32') {
-    const appData = nonEmpty(env.APPDATA);
-    if (appData) return p.join(appData, 'jupyter');
-    return p.join(nonEmpty(env.JUPYTER_CONFIG_DIR) ?? p.join(home, '.jupyter'), 'data');
-  }
-  return p.join(nonEmpty(env.XDG_DATA_HOME) ?? p.join(home, '.local', 'share'), 'jupyter');
 }
 
 /** Validate and normalize a parsed kernel.json; a string is the reason it is rejected. */

@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelHub } from '../../src/bridge/hub.ts';
-import { DEFAULTS, type Config } from '../../src/config.ts';
+import { DEFAULTS, type Config } from '../../src/config/options.ts';
 import { startGateway as startInProcess, type Gateway as InProcessGateway } from '../../src/gateway.ts';
 import { Kernel } from '../../src/kernels/kernel.ts';
 import { createLogger } from '../../src/log.ts';

@@ -1,7 +1,7 @@
 /**
  * Config files with the real gateway: --config FILE and the Jupyter config path set options (the
- * command line still wins), a bad file stops start-up with exit code 2, and --generate-config /
- * --help-all work as commands.
+ * command line still wins), a bad file stops start-up with exit code 2, and --generate-config,
+ * --help-all, --help, --version and the kernel subcommand work as commands.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CONFIG_FILE_NAME, generateConfigText } from '../../src/config.ts';
+import { generateConfigText } from '../../src/config/generate.ts';
+import { CONFIG_FILE_NAME } from '../../src/paths.ts';
 import { api, GATEWAY_BIN, guardSuite, shutdownTest, startGateway, type Gateway } from '../helpers/gateway.ts';
 
 const TMP = mkdtempSync(join(tmpdir(), 'kg-config-it-'));
@@ -95,7 +96,7 @@ searched('options come from the file found in the config path', async () => {
 shutdownTest(searched, () => gw2);
 
 // ---------------------------------------------------------------------------------------------
-const commands = suite('config file: bad files, --generate-config, --help-all');
+const commands = suite('config file: bad files; commands: --generate-config, --help-all, --help, --version, kernel');
 
 commands.after(() => rmSync(TMP, { recursive: true, force: true }));
 
@@ -140,6 +141,43 @@ commands('--help-all prints every option and exits 0', async () => {
   for (const word of ['--cull-busy', 'KG_CULL_BUSY', '--MappingKernelManager.cull_idle_timeout', '--generate-config']) {
     assert.match(help.stdout, word);
   }
+});
+
+commands('--help and --version (cac renders them) exit 0; the kernel subcommand needs its connection file', async () => {
+  const help = await run(['--help']);
+  assert.is(help.code, 0, help.stderr);
+  for (const word of ['Usage:', 'kernelgateway [serve] [options]', '--port <int>', 'KG_PORT', '--list-kernels [true|false]', 'kernel', 'Reference spellings']) {
+    assert.match(help.stdout, word);
+  }
+  // Help wins over a bad command line.
+  const helpAnyway = await run(['--port', '--KernelGatewayApp.bogus=1', '-h']);
+  assert.is(helpAnyway.code, 0, helpAnyway.stderr);
+  assert.match(helpAnyway.stdout, '--port <int>');
+  const version = await run(['--version']);
+  assert.is(version.code, 0, version.stderr);
+  assert.match(version.stdout, /^kernelgateway\/\d+\.\d+\.\d+ /);
+
+  const noFile = await run(['kernel']);
+  assert.is(noFile.code, 2);
+  assert.is(noFile.stderr, 'usage: kernelgateway kernel -f <connection_file>\n');
+  const missing = await run(['kernel', '-f', join(TMP, 'no-such-connection-file.json')]);
+  assert.is(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, 'kernelgateway kernel: ');
+  assert.match(missing.stderr, 'no-such-connection-file.json');
+  const kernelHelp = await run(['kernel', '--help']);
+  assert.is(kernelHelp.code, 0, kernelHelp.stderr);
+  assert.match(kernelHelp.stdout, '-f, --connection-file <file>');
+  assert.not.match(kernelHelp.stdout, '--port');
+});
+
+commands('a stray word or unknown option stops start-up with exit code 2, listed in command-line order', async () => {
+  const bad = await run(['--frobnicate', 'x', 'stray', '--port', '0', '-x']);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.is(
+    bad.stderr,
+    'kernelgateway: unknown option --frobnicate\nkernelgateway: unexpected argument "stray"\nkernelgateway: unknown option -x\n' +
+      'Run kernelgateway --help (or --help-all) to see the options.\n',
+  );
 });
 
 withFile.run();
