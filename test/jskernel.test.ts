@@ -1,6 +1,6 @@
 /**
- * Unit tests of the built-in JavaScript kernel: the lexer and its uses (is_complete, cell rewrites,
- * the name at the cursor), mime bundles and the display helpers, the evaluator, the kernelspec,
+ * Unit tests of the built-in JavaScript kernel: the parser and its uses (is_complete, cell rewrites,
+ * syntax errors, the name at the cursor), mime bundles and the display helpers, the evaluator, the kernelspec,
  * connection files, and the protocol handler driven in-process with signed frames.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,39 +23,35 @@ import {
   isComplete,
   namesInCode,
   planCell,
-  scan,
   topLevelDeclarations,
 } from '../src/jskernel/syntax.ts';
 import { createLogger } from '../src/log.ts';
 import { MessageFactory, parseSigned, serializeFrames, Signer } from '../src/messaging/session.ts';
 
 // =============================================================================================
-const lexer = suite('jskernel syntax: tokens, top-level await, declarations');
+const lexer = suite('jskernel syntax: parsing, top-level await, declarations');
 
-lexer('strings, templates with nested ${}, comments and regex literals are single tokens', () => {
-  const s = scan("a = 'x(' + `t ${ f(`in ${b}`) } [` /* ( */ // {\nr = /[(/]+/g; c = d / e / g");
-  assert.equal(s.open, []);
-  assert.is(s.mismatch, false);
-  assert.is(s.unterminated, undefined);
-  const regex = s.tokens.filter((t) => t.type === 'regex').map((t) => t.value);
-  assert.equal(regex, ['/[(/]+/g']);
-  const strings = s.tokens.filter((t) => t.type === 'string').map((t) => t.value);
-  assert.equal(strings, ["'x('"]);
-  assert.ok(s.tokens.some((t) => t.type === 'template' && t.value === '`t ${'));
+lexer('brackets in strings, templates with nested ${}, comments and regex literals do not count', () => {
+  const code = "a = 'x(' + `t ${ f(`in ${b}`) } [` /* ( */ // {\nr = /[(/]+/g; c = d / e / g";
+  assert.equal(isComplete(code), { status: 'complete' });
+  assert.equal(isComplete(`${code}; f(`), { status: 'incomplete', indent: '  ' });
+  assert.equal(cursorTarget(`${code}; Math.ma`, code.length + 9), { prefix: 'ma', start: code.length + 7, object: 'Math', inLiteral: false });
+  assert.equal(namesInCode(`${code}\nlet q = /[{]/`), ['q']);
 });
 
-lexer('unterminated constructs and bracket mismatches are reported', () => {
-  assert.is(scan('`abc ${x}').unterminated, 'template');
-  assert.is(scan('/* open').unterminated, 'comment');
-  assert.is(scan("'abc\\").unterminated, 'string');
-  assert.is(scan("'abc").brokenString, true);
-  assert.is(scan("'a\nb'").brokenString, true);
-  assert.is(scan('f(]').mismatch, true);
-  assert.is(scan('{ [ (').open.length, 3);
+lexer('unterminated input and mismatched brackets', () => {
+  assert.equal(isComplete('`abc ${x}'), { status: 'incomplete', indent: '' });
+  assert.equal(isComplete('/* open'), { status: 'incomplete', indent: '' });
+  assert.equal(isComplete("'abc\\"), { status: 'incomplete', indent: '' });
+  assert.is(isComplete("'abc").status, 'invalid');
+  assert.is(isComplete("'a\nb'").status, 'invalid');
+  assert.is(isComplete('f(]').status, 'invalid');
+  assert.equal(isComplete('{ [ ('), { status: 'incomplete', indent: '      ' });
+  for (const open of ['`abc ${x}', '/* open', "'abc\\", "'abc", 'x = /ab']) assert.is(cursorTarget(open, open.length).inLiteral, true, open);
 });
 
 lexer('top-level await is told apart from await inside functions', () => {
-  const has = (code: string) => hasTopLevelAwait(scan(code).tokens);
+  const has = hasTopLevelAwait;
   assert.ok(has('await x'));
   assert.ok(has('const v = await f(); v'));
   assert.ok(has('if (a) { await b }'));
@@ -71,11 +67,11 @@ lexer('top-level await is told apart from await inside functions', () => {
 });
 
 lexer('top-level declarations and their names (patterns included)', () => {
-  const decls = topLevelDeclarations(scan('let a = 1, {b, c: [d, ...e], f = 2} = o\nconst g = () => { let inner }\nclass H extends I {}\nasync function j() {}\nfunction* k() {}\nfor (let z of zs) {}').tokens);
+  const decls = topLevelDeclarations('let a = 1, {b, c: [d, ...e], f = 2} = o\nconst g = () => { let inner }\nclass H extends I {}\nasync function j() {}\nfunction* k() {}\nfor (let z of zs) {}');
   assert.equal(decls.map((d) => d.kind), ['let', 'const', 'class', 'function', 'function']);
   assert.equal(decls.flatMap((d) => d.names), ['a', 'b', 'd', 'e', 'f', 'g', 'H', 'j', 'k']);
   // class and function expressions are not declarations
-  assert.equal(topLevelDeclarations(scan('x = class A {}; y = function b() {}; (function c() {})()').tokens), []);
+  assert.equal(topLevelDeclarations('x = class A {}; y = function b() {}; (function c() {})()'), []);
 });
 
 // =============================================================================================
