@@ -1,7 +1,8 @@
 /**
  * Unit tests of the built-in JavaScript kernel: the parser and its uses (is_complete, cell rewrites,
- * syntax errors, the name at the cursor), cells that a tokenizer would get wrong, mime bundles and the display helpers, the evaluator, the kernelspec,
- * connection files, and the protocol handler driven in-process with signed frames.
+ * syntax errors, the name at the cursor), cells that a tokenizer would get wrong, mime bundles and the
+ * display helpers, the evaluator, the kernelspec, connection files, and the protocol handler driven
+ * in-process with signed frames.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,9 +30,9 @@ import { createLogger } from '../src/log.ts';
 import { MessageFactory, parseSigned, serializeFrames, Signer } from '../src/messaging/session.ts';
 
 // =============================================================================================
-const lexer = suite('jskernel syntax: parsing, top-level await, declarations');
+const parsing = suite('jskernel syntax: parsing, top-level await, declarations');
 
-lexer('brackets in strings, templates with nested ${}, comments and regex literals do not count', () => {
+parsing('brackets in strings, templates with nested ${}, comments and regex literals do not count', () => {
   const code = "a = 'x(' + `t ${ f(`in ${b}`) } [` /* ( */ // {\nr = /[(/]+/g; c = d / e / g";
   assert.equal(isComplete(code), { status: 'complete' });
   assert.equal(isComplete(`${code}; f(`), { status: 'incomplete', indent: '  ' });
@@ -39,7 +40,7 @@ lexer('brackets in strings, templates with nested ${}, comments and regex litera
   assert.equal(namesInCode(`${code}\nlet q = /[{]/`), ['q']);
 });
 
-lexer('unterminated input and mismatched brackets', () => {
+parsing('unterminated input and mismatched brackets', () => {
   assert.equal(isComplete('`abc ${x}'), { status: 'incomplete', indent: '' });
   assert.equal(isComplete('/* open'), { status: 'incomplete', indent: '' });
   assert.equal(isComplete("'abc\\"), { status: 'incomplete', indent: '' });
@@ -50,7 +51,7 @@ lexer('unterminated input and mismatched brackets', () => {
   for (const open of ['`abc ${x}', '/* open', "'abc\\", "'abc", 'x = /ab']) assert.is(cursorTarget(open, open.length).inLiteral, true, open);
 });
 
-lexer('top-level await is told apart from await inside functions', () => {
+parsing('top-level await is told apart from await inside functions', () => {
   const has = hasTopLevelAwait;
   assert.ok(has('await x'));
   assert.ok(has('const v = await f(); v'));
@@ -66,7 +67,7 @@ lexer('top-level await is told apart from await inside functions', () => {
   assert.not.ok(has("'await x'"));
 });
 
-lexer('top-level declarations and their names (patterns included)', () => {
+parsing('top-level declarations and their names (patterns included)', () => {
   const decls = topLevelDeclarations('let a = 1, {b, c: [d, ...e], f = 2} = o\nconst g = () => { let inner }\nclass H extends I {}\nasync function j() {}\nfunction* k() {}\nfor (let z of zs) {}');
   assert.equal(decls.map((d) => d.kind), ['let', 'const', 'class', 'function', 'function']);
   assert.equal(decls.flatMap((d) => d.names), ['a', 'b', 'd', 'e', 'f', 'g', 'H', 'j', 'k']);
@@ -663,7 +664,7 @@ protocol('shutdown_request: reply on control and iopub, then onShutdown; later r
   assert.is(h.sent.length, count);
 });
 
-lexer.run();
+parsing.run();
 plans.run();
 complete.run();
 cursor.run();
