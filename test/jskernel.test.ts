@@ -1,7 +1,8 @@
 /**
- * Unit tests of the built-in JavaScript kernel: the lexer and its uses (is_complete, cell rewrites,
- * the name at the cursor), mime bundles and the display helpers, the evaluator, the kernelspec,
- * connection files, and the protocol handler driven in-process with signed frames.
+ * Unit tests of the built-in JavaScript kernel: the parser and its uses (is_complete, cell rewrites,
+ * syntax errors, the name at the cursor), cells that a tokenizer would get wrong, mime bundles and the
+ * display helpers, the evaluator, the kernelspec, connection files, and the protocol handler driven
+ * in-process with signed frames.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,39 +24,35 @@ import {
   isComplete,
   namesInCode,
   planCell,
-  scan,
   topLevelDeclarations,
 } from '../src/jskernel/syntax.ts';
 import { createLogger } from '../src/log.ts';
 import { MessageFactory, parseSigned, serializeFrames, Signer } from '../src/messaging/session.ts';
 
 // =============================================================================================
-const lexer = suite('jskernel syntax: tokens, top-level await, declarations');
+const parsing = suite('jskernel syntax: parsing, top-level await, declarations');
 
-lexer('strings, templates with nested ${}, comments and regex literals are single tokens', () => {
-  const s = scan("a = 'x(' + `t ${ f(`in ${b}`) } [` /* ( */ // {\nr = /[(/]+/g; c = d / e / g");
-  assert.equal(s.open, []);
-  assert.is(s.mismatch, false);
-  assert.is(s.unterminated, undefined);
-  const regex = s.tokens.filter((t) => t.type === 'regex').map((t) => t.value);
-  assert.equal(regex, ['/[(/]+/g']);
-  const strings = s.tokens.filter((t) => t.type === 'string').map((t) => t.value);
-  assert.equal(strings, ["'x('"]);
-  assert.ok(s.tokens.some((t) => t.type === 'template' && t.value === '`t ${'));
+parsing('brackets in strings, templates with nested ${}, comments and regex literals do not count', () => {
+  const code = "a = 'x(' + `t ${ f(`in ${b}`) } [` /* ( */ // {\nr = /[(/]+/g; c = d / e / g";
+  assert.equal(isComplete(code), { status: 'complete' });
+  assert.equal(isComplete(`${code}; f(`), { status: 'incomplete', indent: '  ' });
+  assert.equal(cursorTarget(`${code}; Math.ma`, code.length + 9), { prefix: 'ma', start: code.length + 7, object: 'Math', inLiteral: false });
+  assert.equal(namesInCode(`${code}\nlet q = /[{]/`), ['q']);
 });
 
-lexer('unterminated constructs and bracket mismatches are reported', () => {
-  assert.is(scan('`abc ${x}').unterminated, 'template');
-  assert.is(scan('/* open').unterminated, 'comment');
-  assert.is(scan("'abc\\").unterminated, 'string');
-  assert.is(scan("'abc").brokenString, true);
-  assert.is(scan("'a\nb'").brokenString, true);
-  assert.is(scan('f(]').mismatch, true);
-  assert.is(scan('{ [ (').open.length, 3);
+parsing('unterminated input and mismatched brackets', () => {
+  assert.equal(isComplete('`abc ${x}'), { status: 'incomplete', indent: '' });
+  assert.equal(isComplete('/* open'), { status: 'incomplete', indent: '' });
+  assert.equal(isComplete("'abc\\"), { status: 'incomplete', indent: '' });
+  assert.is(isComplete("'abc").status, 'invalid');
+  assert.is(isComplete("'a\nb'").status, 'invalid');
+  assert.is(isComplete('f(]').status, 'invalid');
+  assert.equal(isComplete('{ [ ('), { status: 'incomplete', indent: '      ' });
+  for (const open of ['`abc ${x}', '/* open', "'abc\\", "'abc", 'x = /ab']) assert.is(cursorTarget(open, open.length).inLiteral, true, open);
 });
 
-lexer('top-level await is told apart from await inside functions', () => {
-  const has = (code: string) => hasTopLevelAwait(scan(code).tokens);
+parsing('top-level await is told apart from await inside functions', () => {
+  const has = hasTopLevelAwait;
   assert.ok(has('await x'));
   assert.ok(has('const v = await f(); v'));
   assert.ok(has('if (a) { await b }'));
@@ -70,12 +67,12 @@ lexer('top-level await is told apart from await inside functions', () => {
   assert.not.ok(has("'await x'"));
 });
 
-lexer('top-level declarations and their names (patterns included)', () => {
-  const decls = topLevelDeclarations(scan('let a = 1, {b, c: [d, ...e], f = 2} = o\nconst g = () => { let inner }\nclass H extends I {}\nasync function j() {}\nfunction* k() {}\nfor (let z of zs) {}').tokens);
+parsing('top-level declarations and their names (patterns included)', () => {
+  const decls = topLevelDeclarations('let a = 1, {b, c: [d, ...e], f = 2} = o\nconst g = () => { let inner }\nclass H extends I {}\nasync function j() {}\nfunction* k() {}\nfor (let z of zs) {}');
   assert.equal(decls.map((d) => d.kind), ['let', 'const', 'class', 'function', 'function']);
   assert.equal(decls.flatMap((d) => d.names), ['a', 'b', 'd', 'e', 'f', 'g', 'H', 'j', 'k']);
   // class and function expressions are not declarations
-  assert.equal(topLevelDeclarations(scan('x = class A {}; y = function b() {}; (function c() {})()').tokens), []);
+  assert.equal(topLevelDeclarations('x = class A {}; y = function b() {}; (function c() {})()'), []);
 });
 
 // =============================================================================================
@@ -353,6 +350,135 @@ evaluator('inspect: the value under the cursor', async () => {
 });
 
 // =============================================================================================
+const cells = suite('jskernel cells: what a tokenizer gets wrong');
+
+/** Run cells in one evaluator; each value is compared as JSON (values from the context's realm). */
+async function runCells(...steps: Array<[string, unknown]>): Promise<void> {
+  const { ev } = newEvaluator();
+  for (const [code, expected] of steps) {
+    const value = await ev.execute(code);
+    assert.is(JSON.stringify(value), JSON.stringify(expected), code);
+  }
+}
+
+/** The error content a cell ends with. */
+async function cellError(code: string): Promise<{ ename: string; evalue: string; traceback: string[] }> {
+  const { ev } = newEvaluator();
+  try {
+    await ev.execute(code);
+  } catch (error) {
+    return ev.errorContent(error);
+  }
+  throw new Error(`no error from ${code}`);
+}
+
+cells('regular expression literals and division', async () => {
+  await runCells(
+    ['a = 12; b = 3; c = 2\na / b / c', 2],
+    ["s = 'xx re yy'\nx = /re/g.test(s)", true],
+    ['x', true],
+    ['[a / b, /[/]/.source, a /b/ c]', [4, '[/]', 2]],
+    ['await 0\nconst r = /\\}/g; r.test("}") && a / b / c', 2],
+  );
+});
+
+cells('ASI: lines without semicolons; a multi-line expression at the end', async () => {
+  await runCells(
+    ['let p = 1\nlet q = 2\np + q', 3],
+    ['[1, 2, 3]\n  .map((n) => n * 2)\n  .filter((n) => n > 2)', [4, 6]],
+    ['await null\nconst w = 1\n;[w]', [1]],
+    ['await null\nconst v = q\n  + p\nv\n  * 2', 6],
+  );
+});
+
+cells('destructuring declarations persist, with or without top-level await', async () => {
+  await runCells(
+    ['const obj = { a: 1, b: [2, 3] }\nconst {a, b: [c]} = obj', undefined],
+    ['[a, c]', [1, 2]],
+    ['await 0\nlet {a: a2, b: [, c2], ...rest} = { ...obj, d: 4 }', undefined],
+    ['[a2, c2, rest]', [1, 3, { d: 4 }]],
+  );
+});
+
+cells('class and function declarations persist and can be declared again', async () => {
+  await runCells(
+    ['class Point { constructor(x) { this.x = x } }\nfunction make(x) { return new Point(x) }', undefined],
+    ['make(4).x', 4],
+    ['await 0; class Later { v() { return 5 } }; async function makeLater() { return new Later() }', undefined],
+    ['(await makeLater()).v()', 5],
+    ['class Point { constructor() { this.x = -1 } }; function make() { return new Point() }; make().x', -1],
+  );
+});
+
+cells('let and const: later cells see, assign and declare them again, as in a REPL', async () => {
+  await runCells(
+    ['let x = 1; const k = 1', undefined],
+    ['x = 7; k = 2; [x, k]', [7, 2]],
+    ['let x = 2; x', 2],
+    ['let x\nx', undefined],
+    ['await 0; let x = 5; const k = 3; [x, k]', [5, 3]],
+    ['[x, k]', [5, 3]],
+  );
+});
+
+cells('var in blocks and loop heads of a cell with top-level await persists', async () => {
+  await runCells(
+    ['if (true) { var inner = 3 } else var never = 1\nawait 0', 0],
+    ['[inner, typeof never]', [3, 'undefined']],
+    ['await 0; for (var item of [1, 2]) {}; for (var i = 0, j = 5; i < 2; i++) {}\n[item, i, j]', [2, 2, 5]],
+  );
+});
+
+cells('labelled blocks and loops', async () => {
+  await runCells(
+    ['let n = 0\nouter: for (let i = 0; i < 3; i++) { for (let j = 0; j < 3; j++) { if (j === 1) continue outer; n++ } }\nn', 3],
+    ['done: { n = 100; break done; n = 200 }\nn', 100],
+    ['await 0\nloop: while (true) { n++; break loop }', undefined],
+    ['n', 101],
+  );
+});
+
+cells('a cell that is an object literal shows the object; a block is run as a block', async () => {
+  await runCells(['{a: 1}', { a: 1 }], ['{}', {}], ['{ let y = 1 }', undefined], ['{a: await Promise.resolve(2)}', { a: 2 }], ['{ 5 }', undefined]);
+});
+
+cells('await inside nested functions is left alone; only top-level await makes an async cell', async () => {
+  await runCells(
+    ['const f = async () => { await null; return 5 }\nasync function g() { return await f() + 1 }\nf.constructor.name', 'AsyncFunction'],
+    ['[await f(), await g()]', [5, 6]],
+    ['var await = 3; await', 3],
+  );
+  assert.is(planCell('const f = async () => { await null }; f').async, false);
+  assert.is(planCell('const o = { async m() { for await (const x of y) {} } }').async, false);
+});
+
+cells('template literals with ${} containing braces and templates', async () => {
+  await runCells(['let t = `a${ {k: 1}.k }b${ `${ {z: [1]}.z[0] }}` }`\nt', 'a1b1}'], ['await 0; `{${ [t].map((s) => { return s }) }}`', '{a1b1}}']);
+});
+
+cells('comments at the end of a cell', async () => {
+  await runCells(['1 + 1 // comment', 2], ['1 + 2 /* block */', 3], ['await 1; 2 + 2 // c', 4], ['await 1\n3 + 3\n// last line\n/* and a block */', 6], ['// only a comment', undefined]);
+});
+
+cells('the result is the last statement when it is an expression statement, else nothing', async () => {
+  await runCells(['1; let z = 2', undefined], ['if (true) 5', undefined], ['2;;', 2], ['3; function h() {}', undefined], ['await 0; 4; class E {}', undefined]);
+});
+
+cells('syntax errors: where the parser stopped in the cell as written, in the usual traceback shape', async () => {
+  assert.equal(await cellError('x = 1\nlet y = = 2'), {
+    ename: 'SyntaxError',
+    evalue: "Unexpected token '='",
+    traceback: ['<cell 1>:2', 'let y = = 2', '        ^', '', "SyntaxError: Unexpected token '='"],
+  });
+  assert.equal((await cellError('await 1\n}')).traceback, ['<cell 1>:2', '}', '^', '', "SyntaxError: Unexpected token '}'"]);
+  assert.equal((await cellError('await x; let = ;')).traceback.slice(0, 3), ['<cell 1>:1', 'await x; let = ;', '               ^']);
+  assert.is((await cellError('function f(')).evalue, 'Unexpected end of input');
+  assert.is((await cellError('let a = 1; let a = 2')).evalue, "Identifier 'a' has already been declared");
+  assert.is((await cellError('let x = 5 5')).evalue, 'Unexpected number');
+  assert.is((await cellError('return 5')).ename, 'SyntaxError');
+});
+
+// =============================================================================================
 const misc = suite('jskernel spec, connection files, arguments');
 
 misc('builtinJavascriptSpec', () => {
@@ -538,11 +664,12 @@ protocol('shutdown_request: reply on control and iopub, then onShutdown; later r
   assert.is(h.sent.length, count);
 });
 
-lexer.run();
+parsing.run();
 plans.run();
 complete.run();
 cursor.run();
 display.run();
 evaluator.run();
+cells.run();
 misc.run();
 protocol.run();

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import * as vm from 'node:vm';
 import { createDisplay, formatValue, mimeBundle, type DisplayMessage, type MimeBundle } from './display.ts';
-import { cursorTarget, expressionAt, KEYWORDS, namesInCode, planCell, scan, type CellPlan } from './syntax.ts';
+import { cursorTarget, expressionAt, KEYWORDS, namesInCode, planCell, type CellPlan } from './syntax.ts';
 
 export interface EvaluatorHooks {
   stdout(text: string): void;
@@ -143,7 +143,7 @@ export class Evaluator {
     } finally {
       this.#hooks.syncRunning?.(false);
     }
-    if (!plan.async) return value;
+    if (!plan.async) return plan.returnsValue ? value : undefined;
     const result = await this.#awaitInterruptibly(value);
     return plan.returnsValue ? result : undefined;
   }
@@ -167,27 +167,15 @@ export class Evaluator {
     });
   }
 
+  /** The cell's script (planCell throws the SyntaxError of a cell that does not parse). */
   #compile(code: string, filename: string): { script: vm.Script; plan: CellPlan } {
-    const hasAwait = scan(code).tokens.some((t) => t.type === 'name' && t.value === 'await');
-    const plans: CellPlan[] = [planCell(code)];
-    if (plans[0].async && plans[0].returnsValue) plans.push(planCell(code, { forceAsync: true, returnLast: false }));
-    if (!plans[0].async && hasAwait) plans.push(planCell(code, { forceAsync: true }), planCell(code, { forceAsync: true, returnLast: false }));
-    // The rewrite should never break valid code; if it does, run the cell as it is.
-    if (!plans[0].async) plans.push({ async: false, source: code, lineOffset: 0, declared: [], returnsValue: false });
-    let first: unknown;
-    for (const plan of plans) {
-      try {
-        const options: vm.ScriptOptions = { filename, lineOffset: plan.lineOffset };
-        if (dynamicImport && /\bimport\s*\(/.test(code)) {
-          (options as { importModuleDynamically?: unknown }).importModuleDynamically = dynamicImport;
-          filterLoaderWarning();
-        }
-        return { script: new vm.Script(plan.source, options), plan };
-      } catch (error) {
-        first ??= error;
-      }
+    const plan = planCell(code, { filename });
+    const options: vm.ScriptOptions = { filename, lineOffset: plan.lineOffset };
+    if (dynamicImport && /\bimport\s*\(/.test(code)) {
+      (options as { importModuleDynamically?: unknown }).importModuleDynamically = dynamicImport;
+      filterLoaderWarning();
     }
-    throw first;
+    return { script: new vm.Script(plan.source, options), plan };
   }
 
   /** Evaluate an expression synchronously (user_expressions, completion, inspection); 1 s limit. */

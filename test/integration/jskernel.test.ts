@@ -301,6 +301,18 @@ test('top-level await, with declarations that persist', async () => {
   assert.is(textOf((await client.execute('later + 1')).iopub), '42');
 });
 
+test('parsed cells: destructuring across cells, an object literal cell, regex and division, syntax error positions', async () => {
+  await client.execute('const {alpha1, beta1: [gamma1]} = { alpha1: 1, beta1: [2] }');
+  assert.is(textOf((await client.execute('alpha1 + gamma1')).iopub), '3');
+  assert.is(textOf((await client.execute('{a: 1}')).iopub), '{ a: 1 }');
+  assert.is(textOf((await client.execute("const divided = 12 / 3 / 2\ndivided === 2 && /b+/g.test('abb') && divided // note")).iopub), '2');
+  const bad = await client.execute('await 1\nlet = ;');
+  assert.is(bad.reply.content.ename, 'SyntaxError');
+  const [where, line, caret] = bad.reply.content.traceback;
+  assert.match(where, /^<cell \d+>:2$/);
+  assert.equal([line, caret], ['let = ;', '      ^']);
+});
+
 test('display(), display.html() and objects with their own mime bundle', async () => {
   const r = await client.execute("display.html('<b>bold</b>'); display({ a: 1 }); ({ [Symbol.for('jupyter.mime')]() { return { 'text/markdown': '*hi*' } } })");
   const shown = r.iopub.filter((m) => m.header.msg_type === 'display_data');
