@@ -7,7 +7,7 @@
  * then sends SIGINT to its own process, which vm's breakOnSigint turns into an exception in the cell.
  * If the worker cannot start (no worker support for the zeromq addon, for instance), the sockets
  * live in the main thread instead; interrupt_request then works for awaiting cells only, SIGINT
- * for both. Under Deno the sockets are polled rather than awaited (see pollLoop).
+ * for both. Under Deno the sockets are polled rather than awaited (see zmq/io.ts).
  */
 import type { ConnectionInfo } from '../messaging/message.ts';
 import { readFileSync, writeSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import * as zmq from 'zeromq';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.ts';
 import { parseSigned, Signer } from '../messaging/session.ts';
-import { receiveLoop, SocketWriter } from '../kernels/sockets.ts';
+import { receiveLoop, SocketWriter } from '../zmq/io.ts';
 
 export type InboundChannel = 'shell' | 'control' | 'stdin';
 export type OutboundChannel = 'shell' | 'control' | 'stdin' | 'iopub';
@@ -137,15 +137,11 @@ export class KernelSockets {
       throw error;
     }
     const self = new KernelSockets(sockets, onError);
-    const inbound: Inbound[] = (['shell', 'control', 'stdin'] as const).map((channel) => ({
-      socket: sockets[channel],
-      onMessage: (frames) => onMessage(channel, frames),
-      onError: (e) => onError(channel, e),
-    }));
+    for (const channel of ['shell', 'control', 'stdin'] as const) {
+      void receiveLoop(sockets[channel], (frames) => onMessage(channel, frames), (e) => onError(channel, e));
+    }
     // Heartbeat: echo every message back to its sender, routing identity included.
-    inbound.push({ socket: sockets.hb, onMessage: (frames) => self.#writers.hb.write(frames), onError: (e) => onError('hb', e) });
-    if (IS_DENO) void pollLoop(inbound);
-    else for (const { socket, onMessage, onError } of inbound) void receiveLoop(socket, onMessage, onError);
+    void receiveLoop(sockets.hb, (frames) => self.#writers.hb.write(frames), (e) => onError('hb', e));
     return self;
   }
 
@@ -176,49 +172,6 @@ export class KernelSockets {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-interface Inbound {
-  socket: zmq.Router;
-  onMessage(frames: Buffer[]): void;
-  onError(error: Error): void;
-}
-
-const IS_DENO = typeof (globalThis as { Deno?: unknown }).Deno === 'object';
-/** Bounds of the wait between two looks at idle sockets under Deno (ms); it doubles while nothing comes. */
-const POLL_MIN_MS = 1;
-const POLL_MAX_MS = 16;
-
-/**
- * Receiving under Deno. zeromq's addon waits for a message with a libuv poll handle that it starts once
- * per receive() and expects to fire again whenever the socket's descriptor turns readable; Deno's
- * libuv shim (2.9) fires such a handle once and then stops watching. The first wake-up of a waiting
- * receive() is often not a message (a peer connecting, say), and after it the receive() never
- * completes: the kernel would hear nothing. So under Deno no receive() is left waiting: the sockets are
- * asked whether a message is there (`readable`, which zeromq answers synchronously) and read only then.
- */
-async function pollLoop(inbound: Inbound[]): Promise<void> {
-  const active = new Set(inbound);
-  let wait = POLL_MIN_MS;
-  while (active.size > 0) {
-    let received = false;
-    for (const entry of active) {
-      const { socket, onMessage, onError } = entry;
-      try {
-        // a bounded batch, so that one busy socket does not starve the others
-        for (let n = 0; n < 64 && !socket.closed && socket.readable; n++) {
-          onMessage(await socket.receive());
-          received = true;
-        }
-        if (socket.closed) active.delete(entry);
-      } catch (error) {
-        active.delete(entry); // as receiveLoop does: a failed socket is not read again
-        if (!socket.closed) onError(error as Error);
-      }
-    }
-    wait = received ? POLL_MIN_MS : Math.min(wait * 2, POLL_MAX_MS);
-    await sleep(received ? 0 : wait);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The wire: what the protocol code sees, with the sockets in a worker or in this thread

@@ -54,3 +54,42 @@ export class Handshake {
     this.#done(timedOut);
   }
 }
+
+/** Whether a kernel is ready, and promises waiting for it to be. */
+export class Readiness {
+  #ready = false;
+  #waiters: Array<(ready: boolean) => void> = [];
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Resolves true when ready, false after `timeoutMs` or when `fail()` is called. */
+  wait(timeoutMs: number): Promise<boolean> {
+    if (this.#ready) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#waiters.push((ready) => {
+        clearTimeout(timer);
+        resolve(ready);
+      });
+    });
+  }
+
+  set(ready: boolean): void {
+    this.#ready = ready;
+    if (ready) this.#wake(true);
+  }
+
+  /** It will not become ready (the kernel is gone): every waiter gets false now. */
+  fail(): void {
+    this.#ready = false;
+    this.#wake(false);
+  }
+
+  #wake(ready: boolean): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake(ready);
+  }
+}

@@ -7,7 +7,7 @@
 import * as zmq from 'zeromq';
 import type { ConnectionInfo } from '../messaging/message.ts';
 import type { RequestChannel } from './requests.ts';
-import { receiveLoop } from './sockets.ts';
+import { IS_DENO, receiveLoop } from '../zmq/io.ts';
 
 export type KernelChannel = RequestChannel | 'iopub';
 
@@ -25,8 +25,10 @@ export interface KernelSocketsOptions {
 /**
  * Messages ZeroMQ may hold per DEALER when the kernel does not read. Kept small so that what waits
  * for a kernel waits in the gateway's own queues, where it is counted per client and pushes back.
+ * Under Deno a send that has to wait for room may never be woken (see zmq/io.ts), so there ZeroMQ
+ * holds whatever the kernel does not read (0: no limit).
  */
-const SEND_HIGH_WATER_MARK = 2;
+const SEND_HIGH_WATER_MARK = IS_DENO ? 0 : 2;
 
 export class KernelSockets {
   readonly #options: KernelSocketsOptions;

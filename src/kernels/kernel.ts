@@ -1,23 +1,23 @@
 /**
- * One kernel: its state, its messages, and interrupt, restart and shutdown. How its process comes
- * to exist is its provisioner's business (provisioners/); the kernel only launches, signals and
- * watches it through that seam.
- *
- * The kernel's iopub messages are fanned out to listeners (every client), from one subscription
- * made at launch. Clients send through one shared shell, control and stdin socket; replies come back
- * to their sender by parent message (requests.ts).
+ * One kernel's life: start, interrupt, restart, shutdown, and restarts after an unexpected death,
+ * with the state the REST model reports. How its process comes to exist is its provisioner's
+ * business (provisioners/); the kernel launches, signals and watches it only through that seam.
+ * Talking to the kernel is kernel-connection.ts's: iopub is fanned out to listeners (every client)
+ * from one subscription made at launch, and clients send through shared sockets whose replies come
+ * back to their sender.
  */
 import type { Logger } from '../log.ts';
 import type { ExecutionState, MessageHeader, RawMessage } from '../messaging/message.ts';
-import { isoNow, MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
-import { Handshake } from './handshake.ts';
-import type { KernelMessage } from './kernel-message.ts';
-import { KernelSockets, type KernelChannel } from './kernel-sockets.ts';
-import type { KernelProvisioner, LaunchedProcess } from './provisioners/provisioner.ts';
-import { parentOf, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
+import { isoNow } from '../messaging/session.ts';
+import { trackActivity } from './activity.ts';
+import { Handshake, Readiness } from './handshake.ts';
+import { KernelConnection } from './kernel-connection.ts';
+import type { KernelMessage, KernelModel } from './kernel-message.ts';
+import type { ExitStatus, KernelProvisioner, LaunchedProcess } from './provisioners/provisioner.ts';
+import type { RequestChannel, RequestHeader, Requester } from './requests.ts';
 import type { KernelSpec } from './specs.ts';
 
-export type { KernelMessage } from './kernel-message.ts';
+export type { KernelMessage, KernelModel } from './kernel-message.ts';
 export type { Requester, RequestChannel, RequestHeader } from './requests.ts';
 
 export type LifecycleEvent = 'restarting' | 'restarted' | 'dead' | 'shutdown';
@@ -33,15 +33,6 @@ export interface KernelOptions {
   /** Seconds to wait for kernel_info after a restart before letting clients in anyway. */
   kernelInfoTimeout: number;
 }
-
-/** Message types that do not count as user activity (Jupyter Server's list). */
-const UNTRACKED = new Set([
-  'comm_info_request', 'comm_info_reply', 'kernel_info_request', 'kernel_info_reply',
-  'shutdown_request', 'shutdown_reply', 'interrupt_request', 'interrupt_reply',
-  'debug_request', 'debug_reply', 'stream', 'display_data', 'update_display_data',
-  'execute_input', 'execute_result', 'error', 'status', 'clear_output', 'debug_event',
-  'input_request', 'input_reply',
-]);
 
 const RESTART_LIMIT = 5;
 const STABLE_START_MS = 10_000;
@@ -61,15 +52,9 @@ export class Kernel {
 
   readonly #options: KernelOptions;
   readonly #log: Logger;
-  readonly #factory = new MessageFactory();
-  readonly #signer: Signer;
-  readonly #key = newSessionId();
-  readonly #router: RequestRouter;
-  /** Replies to the gateway's own requests (probes, interrupts, shutdown). */
-  readonly #self: Requester;
+  readonly #connection: KernelConnection;
   #process: LaunchedProcess | undefined;
   #processExited = true;
-  #sockets: KernelSockets | undefined;
   #generation = 0;
   /** Set while the gateway itself stops the process (shutdown or manual restart). */
   #stopping = false;
@@ -77,10 +62,8 @@ export class Kernel {
   #everReady = false;
   #restartCount = 0;
   #lastRestart = 0;
-  #ready = false;
+  readonly #readiness = new Readiness();
   #queue: Promise<unknown> = Promise.resolve();
-  #lastIopubAt = 0;
-  #readyWaiters: Array<(ready: boolean) => void> = [];
   #handshake: Handshake | undefined;
 
   constructor(options: KernelOptions) {
@@ -89,15 +72,14 @@ export class Kernel {
     this.provisioner = options.provisioner;
     this.#options = options;
     this.#log = options.log;
-    this.#signer = new Signer(this.#key, 'hmac-sha256');
-    this.#router = new RequestRouter({ kernelId: this.id, log: this.#log, factory: this.#factory });
-    this.#router.kick = (channel) => this.#sockets?.kick(channel);
-    this.#self = {
-      label: 'the gateway',
-      deliver: (message) => {
+    this.#connection = new KernelConnection({
+      kernelId: this.id,
+      log: this.#log,
+      onIopub: (message, parent) => this.#onIopub(message, parent),
+      onOwnReply: (message) => {
         if (message.header.msg_type === 'kernel_info_reply') this.#handshake?.replied();
       },
-    };
+    });
   }
 
   get name(): string {
@@ -110,7 +92,7 @@ export class Kernel {
 
   /** True once the kernel answered kernel_info and our iopub subscription is live. */
   get ready(): boolean {
-    return this.#ready;
+    return this.#readiness.ready;
   }
 
   /** True once the kernel has been shut down or declared dead: it will never be ready again. */
@@ -120,15 +102,8 @@ export class Kernel {
 
   /** Resolves when the kernel is ready, or after `timeoutMs` (whichever comes first). */
   whenReady(timeoutMs = this.#options.kernelInfoTimeout * 1000): Promise<boolean> {
-    if (this.#ready) return Promise.resolve(true);
-    if (this.#gone) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.#readyWaiters.push((ready) => {
-        clearTimeout(timer);
-        resolve(ready);
-      });
-    });
+    if (this.#gone && !this.ready) return Promise.resolve(false);
+    return this.#readiness.wait(timeoutMs);
   }
 
   /** Launch the process and connect. Resolves once launched (not yet ready). */
@@ -147,22 +122,22 @@ export class Kernel {
    */
   send(channel: RequestChannel, message: RawMessage, header: RequestHeader, requester: Requester): boolean {
     if (this.#gone) return false;
-    return this.#router.send(channel, message, header, requester);
+    return this.#connection.send(channel, message, header, requester);
   }
 
   /** Bytes of `requester`'s messages still waiting to go to the kernel. */
   backlog(requester: Requester): number {
-    return this.#router.backlog(requester);
+    return this.#connection.backlog(requester);
   }
 
   /** A sender left: drop what it still had queued and the replies it awaited. */
   forget(requester: Requester): { messages: number; bytes: number } {
-    return this.#router.forget(requester);
+    return this.#connection.forget(requester);
   }
 
   /** Interrupt by signal or by message, as the kernelspec's interrupt_mode says. */
   async interrupt(): Promise<void> {
-    if (this.spec.spec.interrupt_mode === 'message') this.#sendOwn('control', 'interrupt_request', {});
+    if (this.spec.spec.interrupt_mode === 'message') this.#connection.sendOwn('control', 'interrupt_request', {});
     else if (this.#process) await this.provisioner.signal('SIGINT');
   }
 
@@ -170,14 +145,14 @@ export class Kernel {
   restart(): Promise<void> {
     return this.#serially(async () => {
       if (this.#gone) throw new Error(`kernel ${this.id} is shut down`);
-      const wasReady = this.#ready;
+      const wasReady = this.ready;
       // From here on, client messages wait for the new process instead of reaching the dying one.
       this.#setNotReady();
       this.#stopping = true;
       try {
         await this.#stopProcess(true, wasReady);
         await this.#drainIopub();
-        this.#endProcess('was restarted');
+        this.#connection.disconnect('was restarted');
         if (this.#gone) return;
         await this.#launch(false);
       } finally {
@@ -193,7 +168,7 @@ export class Kernel {
     this.#gone = true;
     this.#stopping = true;
     return this.#serially(async () => {
-      await this.#stopProcess(false, this.#ready);
+      await this.#stopProcess(false, this.ready);
       await this.#cleanUp();
       this.#emit('shutdown');
     });
@@ -204,9 +179,8 @@ export class Kernel {
     this.provisioner.killNow();
   }
 
-  /** The REST model, in Jupyter Server's key order. */
-  model(): Record<string, unknown> {
-    const model: Record<string, unknown> = {
+  model(): KernelModel {
+    const model: KernelModel = {
       id: this.id,
       name: this.name,
       last_activity: isoNow(this.lastActivity),
@@ -230,8 +204,8 @@ export class Kernel {
 
   async #launch(newPorts: boolean): Promise<void> {
     const launched = await this.provisioner.launch({
-      key: this.#key,
-      signatureScheme: 'hmac-sha256',
+      key: this.#connection.key,
+      signatureScheme: this.#connection.signatureScheme,
       cwd: this.#options.cwd,
       env: this.#options.env,
       newPorts,
@@ -241,30 +215,22 @@ export class Kernel {
     this.#processExited = false;
     void launched.exited.then((status) => {
       if (generation === this.#generation) this.#processExited = true;
-      const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
-      this.#onExit(generation, how);
+      this.#onExit(generation, status);
     });
-    this.#sockets = new KernelSockets({
-      connection: launched.connection,
-      routingId: `gateway-${this.#factory.session}`,
-      onMessage: (channel, frames) => this.#onMessage(channel, frames),
-      onError: (channel, error) => this.#log.error(`kernel ${this.id}: ${channel} socket error: ${error.message}`),
-      next: (channel) => this.#router.next(channel, this.#signer, generation),
-    });
+    this.#connection.connect(launched.connection);
     this.executionState = 'starting';
     this.#log.info(`kernel ${this.id} (${this.name}) started${launched.pid ? `, pid ${launched.pid}` : ''}`);
     this.#startHandshake();
   }
 
-  /** The process is over: close its sockets and answer what it was given and never answered. */
-  #endProcess(why: string): void {
-    this.#sockets?.close();
-    this.#sockets = undefined;
-    this.#router.processEnded(this.#generation, why);
-  }
-
-  #onExit(generation: number, how: string): void {
+  #onExit(generation: number, status: ExitStatus): void {
     if (this.#stopping || this.#gone || generation !== this.#generation) return;
+    const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+    if (status.final) {
+      this.#log.warn(`kernel ${this.id} (${this.name}) is gone (${how}): ${status.final}`);
+      void this.#serially(() => this.#die(status.final!));
+      return;
+    }
     this.#log.warn(`kernel ${this.id} (${this.name}) died (${how})`);
     void this.#serially(() => this.#autoRestart());
   }
@@ -279,18 +245,11 @@ export class Kernel {
     this.#setNotReady();
     if (this.#restartCount > RESTART_LIMIT) {
       const tail = this.provisioner.lastOutput().trim().split('\n').slice(-5).join('\n');
-      this.reason = `kernel died ${RESTART_LIMIT + 1} times in a row${tail ? `; last output:\n${tail}` : ''}`;
-      this.#log.error(`kernel ${this.id} (${this.name}) is dead: ${this.reason}`);
-      this.executionState = 'dead';
-      this.#gone = true;
-      this.#emit('dead');
-      this.#endProcess('died');
-      await this.#cleanUp();
-      return;
+      return this.#die(`kernel died ${RESTART_LIMIT + 1} times in a row${tail ? `; last output:\n${tail}` : ''}`);
     }
     this.executionState = 'restarting';
     this.#emit('restarting');
-    this.#endProcess('died');
+    this.#connection.disconnect('died');
     this.#log.info(`kernel ${this.id} restarting (attempt ${this.#restartCount} of ${RESTART_LIMIT})`);
     await this.provisioner.signal('SIGKILL');
     try {
@@ -301,6 +260,19 @@ export class Kernel {
       this.#log.error(`kernel ${this.id}: restart failed: ${(error as Error).message}`);
       void this.#serially(() => this.#autoRestart());
     }
+  }
+
+  /** The kernel cannot come back: clients are told `dead`, and it goes. */
+  async #die(reason: string): Promise<void> {
+    if (this.#gone) return;
+    this.reason = reason;
+    this.#log.error(`kernel ${this.id} (${this.name}) is dead: ${reason}`);
+    this.executionState = 'dead';
+    this.#gone = true;
+    this.#setNotReady();
+    this.#emit('dead');
+    this.#connection.disconnect('died');
+    await this.#cleanUp();
   }
 
   /** interrupt, shutdown_request, SIGTERM, SIGKILL: each step only if the process is still there. */
@@ -315,7 +287,7 @@ export class Kernel {
     // Not while it is still starting: SIGINT during interpreter start-up is a fatal error, not an interrupt.
     if (polite) {
       await this.interrupt();
-      this.#sendOwn('control', 'shutdown_request', { restart });
+      this.#connection.sendOwn('control', 'shutdown_request', { restart });
       if (await this.#waitExit(2500)) return this.provisioner.signal('SIGKILL');
       this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
     }
@@ -342,81 +314,27 @@ export class Kernel {
   /** Let the iopub messages the old process sent before it exited arrive (at most 300 ms). */
   async #drainIopub(): Promise<void> {
     const until = Date.now() + 300;
-    while (Date.now() < until && Date.now() - this.#lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
+    while (Date.now() < until && Date.now() - this.#connection.lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
   }
 
   async #cleanUp(): Promise<void> {
     this.#setNotReady();
-    this.#wakeWaiters(false);
+    this.#readiness.fail();
     this.#handshake?.stop();
     this.#handshake = undefined;
-    this.#sockets?.close();
-    this.#sockets = undefined;
+    this.#connection.disconnect();
     await this.provisioner.cleanup();
   }
 
-  // ---- messages ----
-
-  #sendOwn(channel: RequestChannel, msgType: string, content: unknown): void {
-    if (!this.#sockets) return;
-    this.#router.sendUrgent(channel, this.#factory.message(msgType, content), this.#self, this.#signer, this.#generation);
-  }
-
-  /** Parse and check a message from one of the kernel's sockets, or log why not. */
-  #read(channel: KernelChannel, frames: Buffer[]): KernelMessage | undefined {
-    try {
-      const parsed = parseSigned(frames, this.#signer);
-      const header = JSON.parse(parsed.header.toString('utf8')) as MessageHeader;
-      if (typeof header !== 'object' || header === null || typeof header.msg_type !== 'string') {
-        throw new ProtocolError('header has no msg_type');
-      }
-      return { channel, parsed, header };
-    } catch (error) {
-      this.#log.warn(`kernel ${this.id}: dropped a ${channel} message: ${(error as Error).message}`);
-      return undefined;
-    }
-  }
-
-  #onMessage(channel: KernelChannel, frames: Buffer[]): void {
-    if (channel === 'iopub') this.#lastIopubAt = Date.now();
-    const message = this.#read(channel, frames);
-    if (!message) return;
-    const parent = parentOf(message);
-    if (channel === 'iopub') return this.#onIopub(message, parent);
-    const requester = this.#router.route(message, parent);
-    if (!requester) {
-      this.#log.debug(`kernel ${this.id}: a ${message.header.msg_type} on ${channel} for a request nobody awaits; dropped`);
-      return;
-    }
-    requester.deliver(message);
-  }
-
   #onIopub(message: KernelMessage, parent: MessageHeader | undefined): void {
-    if (parent?.session === this.#factory.session && parent.msg_type === 'kernel_info_request') {
+    if (parent?.session === this.#connection.factory.session && parent.msg_type === 'kernel_info_request') {
       // Traffic caused by our own probes: it proves the subscription is live; clients never asked for it.
       this.#handshake?.iopubSeen();
       if (this.executionState === 'starting') this.executionState = 'idle';
       return;
     }
-    this.#router.markStarted(parent);
-    this.#track(message, parent);
+    trackActivity(this, message, parent);
     for (const listener of this.iopubListeners) listener(message);
-  }
-
-  /** Jupyter Server's activity rules: user-caused traffic updates last_activity and execution_state. */
-  #track(message: KernelMessage, parent: MessageHeader | undefined): void {
-    const type = message.header.msg_type;
-    const parentTracked = !parent || typeof parent.msg_type !== 'string' || !UNTRACKED.has(parent.msg_type);
-    if (!UNTRACKED.has(type) || parentTracked || this.executionState === 'busy') this.lastActivity = new Date();
-    if (type !== 'status') return;
-    let state: unknown;
-    try {
-      state = (JSON.parse(message.parsed.content.toString('utf8')) as { execution_state?: unknown }).execution_state;
-    } catch {
-      return;
-    }
-    if (parentTracked && (state === 'busy' || state === 'idle' || state === 'starting')) this.executionState = state;
-    else if (this.executionState === 'starting' && state !== 'starting') this.executionState = 'idle';
   }
 
   // ---- readiness ----
@@ -426,7 +344,7 @@ export class Kernel {
     // A first start has the manager's startup timeout; after a restart, clients are let in at the deadline anyway.
     const deadlineMs = this.#everReady ? this.#options.kernelInfoTimeout * 1000 : undefined;
     this.#handshake = new Handshake({
-      probe: () => this.#sendOwn('shell', 'kernel_info_request', {}),
+      probe: () => this.#connection.sendOwn('shell', 'kernel_info_request', {}),
       deadlineMs,
       done: (timedOut) => {
         if (timedOut) {
@@ -438,22 +356,15 @@ export class Kernel {
         this.#handshake = undefined;
         this.#everReady = true;
         if (this.executionState === 'starting') this.executionState = 'idle';
-        this.#ready = true;
-        this.#router.open();
-        this.#wakeWaiters(true);
+        this.#connection.setOpen(true);
+        this.#readiness.set(true);
       },
     });
   }
 
-  #wakeWaiters(ready: boolean): void {
-    const waiters = this.#readyWaiters;
-    this.#readyWaiters = [];
-    for (const wake of waiters) wake(ready);
-  }
-
   #setNotReady(): void {
-    this.#ready = false;
-    this.#router.hold();
+    this.#readiness.set(false);
+    this.#connection.setOpen(false);
   }
 
   #emit(event: LifecycleEvent): void {

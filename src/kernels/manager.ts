@@ -3,32 +3,23 @@
  * and the prespawned pool), look up, list, shut down, cull. Knows nothing of HTTP.
  */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants as fsConstants, existsSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from '../log.ts';
+import { KernelLimitError, KernelStartError, NoSuchKernelSpecError } from './errors.ts';
 import { Kernel } from './kernel.ts';
 import type { ProvisionerRegistry } from './provisioners/provisioner.ts';
 import { runSeed, seedApplies, type SeedNotebook } from './seed.ts';
 import { defaultKernelName, type KernelSpecStore } from './specs.ts';
+import { kernelBaseEnv, kernelWorkingDir } from './start-request.ts';
 
-export class NoSuchKernelSpecError extends Error {
-  constructor(readonly requested: string, readonly available: string[]) {
-    super(`No such kernelspec: "${requested}". Available kernelspecs: ${available.length ? available.join(', ') : '(none)'}`);
-  }
-}
-
-/** A start refused because max_kernels kernels exist. */
-export class KernelLimitError extends Error {}
-/** A `path` outside the root directory the operator set. */
-export class InvalidPathError extends Error {}
-/** A kernel that did not come up, or whose seed notebook failed; it has been shut down. */
-export class KernelStartError extends Error {}
+export { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError } from './errors.ts';
 
 export interface StartRequest {
   name?: string;
   /** API path (relative to the root dir) used as the kernel's working directory. */
   path?: string;
-  /** Variables from the client (see #baseEnv for what passes). */
+  /** Variables from the client (see kernelBaseEnv for what passes). */
   env?: Record<string, string>;
   /** Variables the gateway itself adds on top of its full environment (sessions: JPY_SESSION_NAME). */
   extraEnv?: Record<string, string>;
@@ -116,8 +107,11 @@ export class KernelManager {
     const pooled = await this.#fromPool(spec.name, request);
     if (pooled) return pooled;
     this.#checkLimit();
-    const cwd = this.#workingDir(request);
-    const env = { ...this.#baseEnv(request.env), ...request.extraEnv };
+    const cwd = kernelWorkingDir(request, this.#rootDir, this.#options.rootDirExplicit ?? false, this.#options.log);
+    const env = {
+      ...kernelBaseEnv(request.env, this.#options.env ?? process.env, this.#options.envWhitelist, this.#options.envProcessWhitelist),
+      ...request.extraEnv,
+    };
     this.#pending++;
     let kernel: Kernel;
     try {
@@ -228,7 +222,7 @@ export class KernelManager {
 
   /**
    * A pooled kernel for a request that asks for nothing it lacks: its kernelspec, no path and no env
-   * (a request with env gets a different environment, see #baseEnv). One still starting is waited for,
+   * (a request with env gets a different environment, see kernelBaseEnv). One still starting is waited for,
    * rather than refusing the request because the refill holds the last place under max_kernels.
    */
   async #fromPool(name: string, request: StartRequest): Promise<Kernel | undefined> {
@@ -306,80 +300,4 @@ export class KernelManager {
       this.#starting.delete(kernel);
     }
   }
-
-  /** The environment a kernel starts from (before its kernelspec's env; see composeKernelEnv). */
-  #baseEnv(requested: Record<string, string> | undefined): NodeJS.ProcessEnv {
-    const gatewayEnv = this.#options.env ?? process.env;
-    if (!requested) return { ...gatewayEnv };
-    // As the reference gateway: a client that sends env gets PATH, the gateway variables the operator
-    // listed, and its own KERNEL_* and whitelisted variables; nothing else of ours.
-    const env: NodeJS.ProcessEnv = {};
-    if (gatewayEnv.PATH !== undefined) env.PATH = gatewayEnv.PATH;
-    for (const name of this.#options.envProcessWhitelist ?? []) {
-      if (gatewayEnv[name] !== undefined) env[name] = gatewayEnv[name];
-    }
-    const allowed = new Set(this.#options.envWhitelist ?? []);
-    for (const [key, value] of Object.entries(requested)) {
-      if (key.startsWith('KERNEL_') || allowed.has(key)) env[key] = value;
-    }
-    return env;
-  }
-
-  /**
-   * The kernel's working directory. A `path` is taken below the root directory (walked up to the
-   * nearest existing folder, as Jupyter Server does); one that escapes a root the operator set with
-   * --root-dir is refused. KERNEL_WORKING_DIR (Jupyter Server in gateway mode sends its own folder)
-   * is used when it exists here and is allowed (inside --root-dir when one was set); otherwise the
-   * kernel starts in the root directory, and the log says why: a starting folder is no security
-   * boundary (whoever may start a kernel runs code in it), so it never fails a start.
-   */
-  #workingDir(request: StartRequest): string {
-    const root = this.#rootDir;
-    const log = this.#options.log;
-    const explicit = this.#options.rootDirExplicit ?? false;
-    const outside = (target: string) => {
-      const rel = relative(root, target);
-      return rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..');
-    };
-    if (request.path) {
-      const target = resolve(root, request.path.replace(/^\/+/, ''));
-      let dir = target;
-      let escapes = outside(target);
-      if (!escapes) {
-        while (dir !== root && !isDirectory(dir)) dir = dirname(dir);
-        // A symlink inside the root may still lead out of it.
-        escapes = outside(realpathSync(dir));
-      }
-      if (escapes) {
-        if (explicit) {
-          throw new InvalidPathError(`path "${request.path}" lies outside the gateway's root directory ${root} (--root-dir)`);
-        }
-        log.info(`path "${request.path}" lies outside the root directory ${root}; the kernel starts in ${root}`);
-        return root;
-      }
-      return dir;
-    }
-    const requested = request.env?.KERNEL_WORKING_DIR;
-    if (!requested) return root;
-    const target = resolve(root, requested);
-    if (!isDirectory(target)) {
-      log.info(`KERNEL_WORKING_DIR "${requested}" is not a folder on this host; the kernel starts in ${root}`);
-      return root;
-    }
-    if (explicit && (outside(target) || outside(realpathSync(target)))) {
-      log.info(`KERNEL_WORKING_DIR "${requested}" lies outside --root-dir ${root}; the kernel starts in ${root}`);
-      return root;
-    }
-    try {
-      accessSync(target, fsConstants.X_OK);
-    } catch {
-      log.info(`KERNEL_WORKING_DIR "${requested}" cannot be entered by the gateway's user; the kernel starts in ${root}`);
-      return root;
-    }
-    return target;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  return existsSync(path) && statSync(path).isDirectory();
 }

@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import type { Channel, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { type MessageFactory, serializeFrames, type Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
+import { RoundRobin } from './round-robin.ts';
 
 export type RequestChannel = 'shell' | 'control' | 'stdin';
 export const REQUEST_CHANNELS: readonly RequestChannel[] = ['shell', 'control', 'stdin'];
@@ -57,79 +58,6 @@ interface Pending {
   started: boolean;
 }
 
-/** A FIFO without Array#shift's copying. */
-class Fifo<T> {
-  #items: T[] = [];
-  #head = 0;
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-  push(item: T): void {
-    this.#items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined as T;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-  drain(): T[] {
-    const rest = this.#items.slice(this.#head);
-    this.#items = [];
-    this.#head = 0;
-    return rest;
-  }
-}
-
-/** Per-sender queues of one channel, served round-robin. */
-class RoundRobin {
-  readonly #queues = new Map<Requester, Fifo<Outgoing>>();
-  #ring: Requester[] = [];
-  #at = 0;
-
-  push(item: Outgoing): void {
-    let queue = this.#queues.get(item.requester);
-    if (!queue) {
-      queue = new Fifo();
-      this.#queues.set(item.requester, queue);
-    }
-    if (queue.length === 0) this.#ring.push(item.requester);
-    queue.push(item);
-  }
-
-  next(): Outgoing | undefined {
-    if (this.#ring.length === 0) return undefined;
-    if (this.#at >= this.#ring.length) this.#at = 0;
-    const requester = this.#ring[this.#at];
-    const queue = this.#queues.get(requester)!;
-    const item = queue.shift();
-    if (queue.length === 0) {
-      this.#ring.splice(this.#at, 1);
-      this.#queues.delete(requester);
-    } else {
-      this.#at++;
-    }
-    return item;
-  }
-
-  /** Remove and return everything a sender has queued here. */
-  remove(requester: Requester): Outgoing[] {
-    const queue = this.#queues.get(requester);
-    if (!queue) return [];
-    this.#queues.delete(requester);
-    const at = this.#ring.indexOf(requester);
-    if (at >= 0) {
-      this.#ring.splice(at, 1);
-      if (this.#at > at) this.#at--;
-    }
-    return queue.drain();
-  }
-}
-
 export interface RequestRouterOptions {
   kernelId: string;
   log: Logger;
@@ -164,7 +92,7 @@ export class RequestRouter {
   readonly #high: number;
   readonly #low: number;
   readonly #maxPending: number;
-  readonly #queues: Record<RequestChannel, RoundRobin> = { shell: new RoundRobin(), control: new RoundRobin(), stdin: new RoundRobin() };
+  readonly #queues: Record<RequestChannel, RoundRobin<Outgoing>> = { shell: new RoundRobin(), control: new RoundRobin(), stdin: new RoundRobin() };
   /** The gateway's own messages, already signed: never held, sent first. */
   readonly #urgent: Record<RequestChannel, Buffer[][]> = { shell: [], control: [], stdin: [] };
   readonly #pending = new Map<string, Pending>();

@@ -13,6 +13,11 @@ import type { KernelSpec } from '../specs.ts';
 export interface ExitStatus {
   code: number | null;
   signal: string | null;
+  /**
+   * Set when no new process can be launched (a batch job that was cancelled or ran out of time):
+   * why. The kernel is then dead at once instead of restarted.
+   */
+  final?: string;
 }
 
 /** What a kernel asks of its provisioner for one launch. */

@@ -1,0 +1,129 @@
+/**
+ * The gateway's connection to one kernel, whatever process currently runs it: the HMAC key, the
+ * sockets of the current process (new ones for every process), message checking, and the request
+ * routing every sender shares (requests.ts). The kernel's lifecycle is kernel.ts's business; this
+ * is the part that speaks the wire protocol.
+ */
+import type { Logger } from '../log.ts';
+import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
+import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
+import type { KernelMessage } from './kernel-message.ts';
+import { KernelSockets, type KernelChannel } from './kernel-sockets.ts';
+import { parentOf, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
+
+export interface KernelConnectionOptions {
+  kernelId: string;
+  log: Logger;
+  /** Every iopub message, checked, with its parent header when it has one. */
+  onIopub: (message: KernelMessage, parent: MessageHeader | undefined) => void;
+  /** Replies to the gateway's own requests (kernel_info probes, interrupt, shutdown). */
+  onOwnReply: (message: KernelMessage) => void;
+}
+
+export class KernelConnection {
+  /** The HMAC key the kernel is started with. */
+  readonly key: string;
+  /** The gateway's own session: its probes and the traffic they cause are recognised by it. */
+  readonly factory = new MessageFactory();
+  readonly #options: KernelConnectionOptions;
+  readonly #signer: Signer;
+  readonly #router: RequestRouter;
+  readonly #self: Requester;
+  #sockets: KernelSockets | undefined;
+  #generation = 0;
+  /** When the last iopub message arrived (to let a dying process's last messages drain). */
+  lastIopubAt = 0;
+
+  constructor(options: KernelConnectionOptions) {
+    this.#options = options;
+    this.key = newSessionId();
+    this.#signer = new Signer(this.key, 'hmac-sha256');
+    this.#router = new RequestRouter({ kernelId: options.kernelId, log: options.log, factory: this.factory });
+    this.#router.kick = (channel) => this.#sockets?.kick(channel);
+    this.#self = { label: 'the gateway', deliver: (message) => options.onOwnReply(message) };
+  }
+
+  get signatureScheme(): string {
+    return 'hmac-sha256';
+  }
+
+  /** Sockets for a new kernel process; what its predecessor was sent no longer matters to them. */
+  connect(connection: ConnectionInfo): void {
+    this.#sockets?.close();
+    const generation = ++this.#generation;
+    this.#sockets = new KernelSockets({
+      connection,
+      routingId: `gateway-${this.factory.session}`,
+      onMessage: (channel, frames) => this.#onMessage(channel, frames),
+      onError: (channel, error) => this.#options.log.error(`kernel ${this.#options.kernelId}: ${channel} socket error: ${error.message}`),
+      next: (channel) => this.#router.next(channel, this.#signer, generation),
+    });
+  }
+
+  /**
+   * The process is over: close its sockets. With `why`, every request it was given and never
+   * answered gets an error reply saying the kernel `why` (e.g. "died").
+   */
+  disconnect(why?: string): void {
+    this.#sockets?.close();
+    this.#sockets = undefined;
+    if (why) this.#router.processEnded(this.#generation, why);
+  }
+
+  /** Client messages flow (the kernel is ready) or wait (it is starting or restarting). */
+  setOpen(open: boolean): void {
+    if (open) this.#router.open();
+    else this.#router.hold();
+  }
+
+  send(channel: RequestChannel, message: RawMessage, header: RequestHeader, requester: Requester): boolean {
+    return this.#router.send(channel, message, header, requester);
+  }
+
+  /** One of the gateway's own messages, sent at once whatever the kernel's state. */
+  sendOwn(channel: RequestChannel, msgType: string, content: unknown): void {
+    if (!this.#sockets) return;
+    this.#router.sendUrgent(channel, this.factory.message(msgType, content), this.#self, this.#signer, this.#generation);
+  }
+
+  backlog(requester: Requester): number {
+    return this.#router.backlog(requester);
+  }
+
+  forget(requester: Requester): { messages: number; bytes: number } {
+    return this.#router.forget(requester);
+  }
+
+  /** Parse and check a message from one of the kernel's sockets, or log why not. */
+  #read(channel: KernelChannel, frames: Buffer[]): KernelMessage | undefined {
+    try {
+      const parsed = parseSigned(frames, this.#signer);
+      const header = JSON.parse(parsed.header.toString('utf8')) as MessageHeader;
+      if (typeof header !== 'object' || header === null || typeof header.msg_type !== 'string') {
+        throw new ProtocolError('header has no msg_type');
+      }
+      return { channel, parsed, header };
+    } catch (error) {
+      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  #onMessage(channel: KernelChannel, frames: Buffer[]): void {
+    if (channel === 'iopub') this.lastIopubAt = Date.now();
+    const message = this.#read(channel, frames);
+    if (!message) return;
+    const parent = parentOf(message);
+    if (channel === 'iopub') {
+      this.#router.markStarted(parent);
+      this.#options.onIopub(message, parent);
+      return;
+    }
+    const requester = this.#router.route(message, parent);
+    if (!requester) {
+      this.#options.log.debug(`kernel ${this.#options.kernelId}: a ${message.header.msg_type} on ${channel} for a request nobody awaits; dropped`);
+      return;
+    }
+    requester.deliver(message);
+  }
+}
