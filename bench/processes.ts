@@ -57,8 +57,11 @@ export interface DirectKernel {
   stop(): Promise<void>;
 }
 
-/** Launches ipykernel as the gateway's python3 kernelspec does, with a connection file we write. */
-export async function launchKernel(dir: string): Promise<DirectKernel> {
+/** The python3 kernelspec's command; `{connection_file}` is replaced as a kernelspec's argv is. */
+export const IPYKERNEL_ARGV = [PYTHON, '-m', 'ipykernel_launcher', '-f', '{connection_file}'];
+
+/** Launches a kernel (ipykernel unless `argv` says otherwise) as the gateway would, with a connection file we write. */
+export async function launchKernel(dir: string, argv: readonly string[] = IPYKERNEL_ARGV, name = 'direct'): Promise<DirectKernel> {
   const [shell, iopub, stdin, control, hb] = await freePorts(5);
   const info: ConnectionInfo = {
     ip: '127.0.0.1',
@@ -71,19 +74,20 @@ export async function launchKernel(dir: string): Promise<DirectKernel> {
     key: randomBytes(16).toString('hex'),
     signature_scheme: 'hmac-sha256',
   };
-  const file = join(dir, 'kernel-direct.json');
-  writeFileSync(file, JSON.stringify({ ...info, kernel_name: 'python3' }), { mode: 0o600 });
+  const file = join(dir, `kernel-${name}.json`);
+  writeFileSync(file, JSON.stringify(info), { mode: 0o600 });
+  const args = argv.map((arg) => arg.replace('{connection_file}', file));
   // Detached: its own process group, so stop() also takes any children it started.
-  const child = spawn(PYTHON, ['-m', 'ipykernel_launcher', '-f', file], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(args[0], args.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = new Tail();
   child.stdout!.on('data', (chunk: Buffer) => tail.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
   let stopping = false;
   const died = new Promise<never>((_, reject) => {
     child.once('exit', (code, signal) => {
-      if (!stopping) reject(new Error(`direct kernel exited (code ${code}, signal ${signal}); its output:\n${tail}`));
+      if (!stopping) reject(new Error(`${name} kernel exited (code ${code}, signal ${signal}); its output:\n${tail}`));
     });
-    child.once('error', (error) => reject(new Error(`could not start ${PYTHON}: ${error.message}`)));
+    child.once('error', (error) => reject(new Error(`could not start ${args[0]}: ${error.message}`)));
   });
   died.catch(() => {});
   if (child.pid === undefined) await died;
@@ -125,17 +129,28 @@ export interface Gateway {
 const AVAILABLE = /is available at (http:\/\/\S+?)\/?(?:\s|$)/;
 
 /** Starts `node bin/kernelgateway.js --port 0 --auth-token <token>` and waits for its URL. */
-export async function launchGateway(root: string, dir: string, token: string, timeoutMs: number): Promise<Gateway> {
+export async function launchGateway(
+  root: string,
+  dir: string,
+  token: string,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
+  nodeOptions: readonly string[] = [],
+): Promise<Gateway> {
   const logFile = join(dir, 'gateway.log');
   writeFileSync(logFile, '');
-  const child = spawn(process.execPath, [join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token], {
+  const child = spawn(process.execPath, [...nodeOptions, join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token], {
     cwd: root,
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const tail = new Tail();
   const complaints: string[] = [];
   /** Kernel processes, from the log and from /proc at stop: they must not outlive the gateway. */
-  const kernelPids = new Set<number>();
+  const kernelPids = new Map<number, string>();
+  const noteKernel = (kernel: number) => {
+    if (!kernelPids.has(kernel)) kernelPids.set(kernel, cmdline(kernel));
+  };
   let announce: ((url: URL) => void) | undefined;
   const announced = new Promise<URL>((resolve) => (announce = resolve));
   const onOutput = (chunk: Buffer) => {
@@ -145,7 +160,7 @@ export async function launchGateway(root: string, dir: string, token: string, ti
       const match = AVAILABLE.exec(line);
       if (match) announce?.(new URL(`${match[1]}/`));
       const started = /started, pid (\d+)/.exec(line);
-      if (started) kernelPids.add(Number(started[1]));
+      if (started) noteKernel(Number(started[1]));
     }
   };
   child.stdout!.on('data', onOutput);
@@ -182,7 +197,7 @@ export async function launchGateway(root: string, dir: string, token: string, ti
     async stop(waitMs) {
       stopping = true;
       const forced: string[] = [];
-      for (const kernel of childPids(pid)) kernelPids.add(kernel);
+      for (const kernel of childPids(pid)) noteKernel(kernel);
       if (child.exitCode !== null || child.signalCode !== null) {
         forced.push(`gateway had already exited (code ${child.exitCode}, signal ${child.signalCode})`);
       } else {
@@ -197,7 +212,8 @@ export async function launchGateway(root: string, dir: string, token: string, ti
         }
       }
       // Kernels the gateway started must be gone with it (give them a moment).
-      let left = [...kernelPids].filter(alive);
+      const alive = (kernel: number) => isAlive(kernel, kernelPids.get(kernel) ?? '');
+      let left = [...kernelPids.keys()].filter(alive);
       for (let i = 0; i < 10 && left.length; i++) {
         await sleep(300);
         left = left.filter(alive);
@@ -234,11 +250,19 @@ export function childPids(pid: number): number[] {
   return children;
 }
 
-/** A live (not zombie) kernel process; the command line guards against a reused pid. */
-function alive(pid: number): boolean {
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** A live (not zombie) kernel process; the command line seen at its start guards against a reused pid. */
+function isAlive(pid: number, command: string): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ipykernel')) return false;
+    if (command === '' || cmdline(pid) !== command) return false;
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
@@ -253,6 +277,13 @@ export function procStatusKb(pid: number, field: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** utime + stime of a process, in seconds (clock ticks of 10 ms). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Resets VmHWM to the current RSS (Linux: write 5 to clear_refs); false when not allowed. */

@@ -3,32 +3,52 @@
  * limit) and through the gateway (v1 binary and legacy JSON WebSocket protocols), in one run,
  * interleaved in blocks because a small shared machine is noisy. Prints a table with gateway/direct.
  *
- *   node out/bench/run.js [--quick] [--direct-only]
+ *   node out/bench/run.js [--quick] [--direct-only] [--only SECTION,...] [--gateway-node-options "OPTIONS"]
  *
  * --quick: 200 executes and 5,000 messages, one round. --direct-only: skip the gateway.
+ * --only: some of the sections (ipykernel, flood); --flood-clients 1,20 and --flood-sizes 100: other
+ * client counts and content sizes for the flood. --gateway-node-options: Node options for the gateway
+ * process alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  * Exit code 1 when anything failed, including lost or reordered messages.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DirectConnection, WsConnection, type KernelConnection } from './connections.ts';
-import { launchGateway, launchKernel, procStatusKb, resetPeakRss, rest, type Gateway } from './processes.ts';
+import { launchGateway, launchKernel, rest, type Gateway } from './processes.ts';
+import { executeContent, ready, runCell, until } from './cells.ts';
+import { printTable, type Row } from './table.ts';
+import { floodBenchmark, writeFloodKernelspec } from './flood.ts';
+import { LARGE_WORKLOADS, largeOutputs } from './large.ts';
+import { around, idleKernels, printMemory, rssMb, type MemoryLine } from './memory.ts';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const DIRECT_ONLY = args.includes('--direct-only');
+const ALL_SECTIONS = ['ipykernel', 'flood', 'large', 'kernels'];
+const nodeOptionsAt = args.indexOf('--gateway-node-options');
+/** Node options for the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it. */
+const GATEWAY_NODE_OPTIONS = nodeOptionsAt >= 0 ? args[nodeOptionsAt + 1].split(' ').filter(Boolean) : [];
+const floodClientsAt = args.indexOf('--flood-clients');
+const FLOOD_CLIENTS = floodClientsAt >= 0 ? args[floodClientsAt + 1].split(',').map(Number) : undefined;
+const floodSizesAt = args.indexOf('--flood-sizes');
+const FLOOD_SIZES = floodSizesAt >= 0 ? args[floodSizesAt + 1].split(',').map(Number) : undefined;
+const onlyAt = args.indexOf('--only');
+/** The parts of the run (all by default): --only ipykernel,flood runs some of them. */
+const SECTIONS = new Set(onlyAt >= 0 ? args[onlyAt + 1].split(',') : ALL_SECTIONS);
+for (const section of SECTIONS) if (!ALL_SECTIONS.includes(section)) throw new Error(`--only: unknown section "${section}" (known: ${ALL_SECTIONS.join(', ')})`);
 const EXECUTES = QUICK ? 200 : 1000;
 const WARMUP = 50;
 const BLOCK = QUICK ? 50 : 100; // executes per interleaved block
 const MESSAGES = QUICK ? 5000 : 20_000;
 const ROUNDS = QUICK ? 1 : 3; // throughput and fan-out rounds, interleaved
 const FANOUT_CLIENTS = 20;
+const KERNELS_MANY = QUICK ? 20 : 100; // idle javascript kernels for the memory figures
 const TOKEN = 'bench';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // out/bench/run.js → repository
 
 const EXECUTE_TIMEOUT_MS = 10_000;
-const READY_TIMEOUT_MS = 60_000;
 const STALL_MS = 30_000; // no message at all for this long during a flood = stall
 const floodTimeoutMs = (messages: number) => 60_000 + messages * 10;
 
@@ -46,72 +66,10 @@ function note(text: string): void {
   console.error(`(note) ${text}`);
 }
 const log = (text: string) => console.error(`[bench] ${text}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Waiting
-
-/**
- * Runs `body` until it calls done or fail; fails on timeout or when a connection breaks.
- * `body` returns its teardown (listeners, timers), always called once.
- */
-function until<T>(
-  describe: () => string,
-  timeoutMs: number,
-  connections: readonly KernelConnection[],
-  body: (done: (value: T) => void, fail: (error: Error) => void) => () => void,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    let teardown: (() => void) | undefined;
-    const unbreak: (() => void)[] = [];
-    const finish = (settle: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      teardown?.();
-      for (const off of unbreak) off();
-      settle();
-    };
-    const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms: ${describe()}`))), timeoutMs);
-    for (const connection of connections) {
-      unbreak.push(connection.onBroken((error) => finish(() => reject(new Error(`${connection.label}: ${error.message} — while waiting for ${describe()}`)))));
-    }
-    try {
-      const off = body(
-        (value) => finish(() => resolve(value)),
-        (error) => finish(() => reject(error)),
-      );
-      if (settled) off();
-      else teardown = off;
-    } catch (error) {
-      finish(() => reject(error));
-    }
-  });
-}
-
-function executeContent(code: string) {
-  return { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true };
-}
-
-/** Runs a cell; resolves with its stdout, rejects on an error reply. */
-function runCell(connection: KernelConnection, code: string, timeoutMs = 30_000): Promise<string> {
-  const request = connection.prepare('execute_request', executeContent(code));
-  let stdout = '';
-  let reply: Record<string, unknown> | undefined;
-  let idle = false;
-  return until(() => `${connection.label}: setup cell ${request.msgId}`, timeoutMs, [connection], (done, fail) => {
-    const off = connection.listen(request.msgId, (message) => {
-      if (message.msgType === 'stream' && message.content().name === 'stdout') stdout += String(message.content().text);
-      if (message.channel === 'shell' && message.msgType === 'execute_reply') reply = message.content();
-      if (message.msgType === 'status' && message.content().execution_state === 'idle') idle = true;
-      if (!reply || !idle) return;
-      if (reply.status === 'ok') done(stdout);
-      else fail(new Error(`${connection.label}: setup cell failed: ${String(reply.ename)}: ${String(reply.evalue)}`));
-    });
-    connection.send(request).catch(fail);
-    return off;
-  });
-}
 
 /**
  * ipykernel's IOPub PUB socket keeps 1000 messages per subscriber and silently drops beyond that.
@@ -144,37 +102,6 @@ async function unlimitKernelPub(connection: KernelConnection): Promise<boolean> 
     note(`${connection.label}: could not lift the kernel's IOPub high-water mark (${(error as Error).message}); losses may be ZeroMQ's`);
   }
   return false;
-}
-
-/** Sends kernel_info_request until one gets both its reply and an iopub message (kernel starting; ZeroMQ slow joiner). */
-async function ready(connection: KernelConnection, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 1; ; attempt++) {
-    const request = connection.prepare('kernel_info_request', {});
-    let reply = false;
-    let iopub = false;
-    try {
-      await until(
-        () => `kernel_info ${request.msgId}`,
-        Math.max(1, Math.min(2000, deadline - Date.now())),
-        [connection],
-        (done, fail) => {
-          const off = connection.listen(request.msgId, (message) => {
-            if (message.channel === 'shell' && message.msgType === 'kernel_info_reply') reply = true;
-            if (message.channel === 'iopub') iopub = true;
-            if (reply && iopub) done(undefined);
-          });
-          connection.send(request).catch(fail);
-          return off;
-        },
-      );
-      return;
-    } catch (error) {
-      if (connection.broken || Date.now() >= deadline) {
-        throw new Error(`${connection.label}: kernel not ready after ${attempt} kernel_info_requests in ${timeoutMs} ms ` + `(last one: reply ${reply ? 'arrived' : 'missing'}, iopub ${iopub ? 'arrived' : 'missing'}): ${(error as Error).message}`);
-      }
-    }
-  }
 }
 
 /** One execute, timed from send until both execute_reply and the iopub idle for it arrived (ms). */
@@ -319,45 +246,6 @@ function percentile(sorted: readonly number[], p: number): number {
 const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
-type Cell = number | string | undefined;
-interface Row {
-  label: string;
-  direct: Cell;
-  v1: Cell;
-  json: Cell;
-  digits: number;
-  /** Ratios make no sense for counts. */
-  ratio?: boolean;
-}
-
-function format(cell: Cell, digits: number): string {
-  if (cell === undefined) return '-';
-  if (typeof cell === 'string') return cell;
-  return cell.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function ratio(gateway: Cell, direct: Cell): string {
-  return typeof gateway === 'number' && typeof direct === 'number' && direct > 0 ? `${(gateway / direct).toFixed(2)}x` : '-';
-}
-
-function printTable(rows: Row[]): void {
-  const header = ['workload', 'direct', 'gateway v1', 'gateway json', 'ratio v1', 'ratio json'];
-  const lines = rows.map((row) => [
-    row.label,
-    format(row.direct, row.digits),
-    format(row.v1, row.digits),
-    format(row.json, row.digits),
-    row.ratio === false ? '-' : ratio(row.v1, row.direct),
-    row.ratio === false ? '-' : ratio(row.json, row.direct),
-  ]);
-  const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i].length)));
-  const render = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ');
-  console.log(render(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
-  for (const line of lines) console.log(render(line));
-}
-
-const mb = (kb: number | undefined) => (kb === undefined ? 'unknown' : `${(kb / 1024).toFixed(1)} MB`);
 
 // ---------------------------------------------------------------------------------------------
 // Run
@@ -384,27 +272,23 @@ function rotate<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
+/** What every section of the run shares. */
+interface Run {
+  dir: string;
+  gateway: Gateway | undefined;
+  fatal: (error: Error) => void;
+}
+
 async function benchmark(fatal: (error: Error) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kg-bench-'));
   cleanups.push({ what: 'temporary directory', run: async () => (keepDir || problems.length ? log(`kept ${dir} (gateway log)`) : rmSync(dir, { recursive: true, force: true })) });
-  log(`${QUICK ? 'quick' : 'full'} run: ${EXECUTES} executes, ${MESSAGES} messages, ${ROUNDS} round(s); ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}`);
+  log(`${QUICK ? 'quick' : 'full'} run (${[...SECTIONS].join(', ')}): ${EXECUTES} executes, ${MESSAGES} messages, ${ROUNDS} round(s); ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}`);
 
-  // (a) Direct ZeroMQ.
-  const kernel = await launchKernel(dir);
-  cleanups.push({ what: 'direct kernel', run: () => kernel.stop() });
-  kernel.died.catch(fatal);
-  const direct = new DirectConnection('direct', kernel.info);
-  cleanups.push({ what: 'direct connection', run: () => direct.close() });
-  await ready(direct);
-  log(`direct kernel ready (pid ${kernel.pid})`);
-
-  // (b) The gateway: one kernel per protocol, so neither connection pays for the other's traffic.
+  // The gateway finds the flood kernel through JUPYTER_PATH, beside the installed kernelspecs.
+  const jupyterPath = [writeFloodKernelspec(ROOT, dir), process.env.JUPYTER_PATH].filter(Boolean).join(delimiter);
   let gateway: Gateway | undefined;
-  let v1: WsConnection | undefined;
-  let json: WsConnection | undefined;
-  let v1Url = '';
   if (!DIRECT_ONLY) {
-    gateway = await launchGateway(ROOT, dir, TOKEN, 30_000);
+    gateway = await launchGateway(ROOT, dir, TOKEN, 30_000, { ...process.env, JUPYTER_PATH: jupyterPath }, GATEWAY_NODE_OPTIONS);
     const gw = gateway;
     cleanups.push({
       what: 'gateway',
@@ -416,11 +300,93 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     });
     gateway.died.catch(fatal);
     log(`gateway at ${gateway.url} (pid ${gateway.pid})`);
+  }
+  const run: Run = { dir, gateway, fatal };
+  const rows: Row[] = [];
+  const lines: string[] = [];
+  const memory: MemoryLine[] = [];
+  if (gateway) {
+    await sleep(1000);
+    const fresh = rssMb(gateway.pid);
+    memory.push({ label: 'fresh (listening, no kernel)', mb: fresh, goal: '<= 50', met: fresh !== undefined && fresh <= 50 });
+  }
+  const cleanup = (what: string, step: () => Promise<unknown>) => cleanups.push({ what, run: step });
+  if (SECTIONS.has('ipykernel')) await around(gateway, 'ipykernel workloads', memory, () => ipykernelWorkloads(run, rows, lines));
+  if (SECTIONS.has('flood')) {
+    const flood = await around(gateway, 'flood kernel workloads', memory, () =>
+      floodBenchmark({ root: ROOT, dir, quick: QUICK, clients: FLOOD_CLIENTS, sizes: FLOOD_SIZES, gateway, token: TOKEN, log, problem, cleanup }),
+    );
+    rows.push(...flood.rows);
+    lines.push(...flood.summary);
+  }
+  if (SECTIONS.has('large')) {
+    const large = await largeOutputs({ dir, quick: QUICK, gateway, token: TOKEN, log, problem, cleanup });
+    rows.push(...large.rows);
+    if (gateway && large.memory) {
+      const { before, peaks } = large.memory;
+      memory.push({ label: 'large outputs: before (2 idle python3 kernels)', mb: before });
+      for (const { label, v1, json } of peaks) {
+        const workload = LARGE_WORKLOADS.find((w) => w.label === label)!;
+        const output = (workload.outputs * workload.bytes) / 2 ** 20;
+        const limit = before === undefined ? undefined : before + 2 * output;
+        for (const [protocol, peak] of [['v1', v1], ['json', json]] as const) {
+          const goal = limit === undefined ? undefined : `<= ${limit.toFixed(0)} (before + 2 x ${output.toFixed(0)} MB output)`;
+          memory.push({ label: `${label}, ${protocol}: peak`, mb: peak, goal, met: peak !== undefined && limit !== undefined && peak <= limit });
+        }
+      }
+      await sleep(2000);
+      memory.push({ label: 'large outputs: after (kernels deleted, 2 s idle)', mb: rssMb(gateway.pid) });
+    }
+  }
+  if (gateway && SECTIONS.has('kernels')) {
+    memory.push({ label: '10 idle python3 kernels', mb: await idleKernels(gateway, TOKEN, 'python3', 10, log) });
+    memory.push({ label: `${KERNELS_MANY} idle javascript kernels`, mb: await idleKernels(gateway, TOKEN, 'javascript', KERNELS_MANY, log) });
+  }
+  if (gateway) {
+    await sleep(5000);
+    const after = rssMb(gateway.pid);
+    memory.push({ label: 'after everything (no kernel, 5 s idle)', mb: after, goal: '<= 90', met: after !== undefined && after <= 90 });
+  }
+
+  console.log('');
+  console.log(`Jupyter Kernel Gateway benchmark (${QUICK ? 'quick' : 'full'}; ${cpus().length} cores; ratio = gateway/direct: >1 is slower for times, <1 is slower for msg/s)`);
+  printTable(rows);
+  for (const line of lines) console.log(line);
+  if (memory.length) {
+    console.log('');
+    printMemory(memory);
+  }
+  if (gateway && gateway.complaints.length) {
+    console.log(`gateway logged ${gateway.complaints.length} warning/error line(s) (full log: ${gateway.logFile}):`);
+    for (const line of gateway.complaints.slice(0, 20)) console.log(`    ${line}`);
+    keepDir = true;
+  }
+}
+
+/** Execute round trips, iopub throughput and fan-out with ipykernel: where the kernel is the bottleneck. */
+async function ipykernelWorkloads({ dir, gateway, fatal }: Run, out: Row[], lines: string[]): Promise<void> {
+  // (a) Direct ZeroMQ.
+  const kernel = await launchKernel(dir);
+  cleanups.push({ what: 'direct kernel', run: () => kernel.stop() });
+  kernel.died.catch(fatal);
+  const direct = new DirectConnection('direct', kernel.info);
+  cleanups.push({ what: 'direct connection', run: () => direct.close() });
+  await ready(direct);
+  log(`direct kernel ready (pid ${kernel.pid})`);
+
+  // (b) The gateway: one kernel per protocol, so neither connection pays for the other's traffic.
+  let v1: WsConnection | undefined;
+  let json: WsConnection | undefined;
+  let v1Url = '';
+  const kernelIds: string[] = [];
+  if (gateway) {
+    const gw = gateway;
     const wsBase = gateway.url.href.replace(/^http/, 'ws');
     const startKernel = async () => {
       const response = await rest(gw, TOKEN, 'POST', 'api/kernels', { name: 'python3' });
       const id = (response.body as { id?: unknown } | undefined)?.id;
       if (response.status !== 201 || typeof id !== 'string') throw new Error(`POST /api/kernels answered ${response.status}: ${JSON.stringify(response.body)}`);
+      kernelIds.push(id);
       return `${wsBase}api/kernels/${id}/channels?token=${TOKEN}`;
     };
     v1Url = await startKernel();
@@ -494,12 +460,6 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
   if (pubUnlimited && !(await unlimitKernelPub(direct))) pubUnlimited = false;
   log(`fan-out: ${FANOUT_CLIENTS} clients ready on each side`);
 
-  let peakBefore: number | undefined;
-  let peakReset = false;
-  if (gateway) {
-    peakBefore = procStatusKb(gateway.pid, 'VmHWM');
-    peakReset = resetPeakRss(gateway.pid);
-  }
   const fanout = async (what: string, code: (messages: number) => string) => {
     const results = new Map<string, FloodResult[]>(fanoutGroups.map((group) => [group.label, []]));
     for (let round = 0; round < ROUNDS; round++) {
@@ -515,8 +475,11 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
   };
   const fanouts = await fanout('fan-out display()', displayCell);
   const fastFanouts = await fanout('fan-out fast', fastDisplayCell);
-  const peakFanout = gateway ? procStatusKb(gateway.pid, 'VmHWM') : undefined;
-  const rssNow = gateway ? procStatusKb(gateway.pid, 'VmRSS') : undefined;
+  // The section's kernels and clients go, so that later sections and memory figures start clean.
+  for (const group of fanoutGroups) for (const connection of group.connections) await connection.close();
+  await json?.close();
+  for (const id of kernelIds) await rest(gateway!, TOKEN, 'DELETE', `api/kernels/${id}`);
+  await kernel.stop();
 
   // Table.
   const latencyCell = (connection: KernelConnection | undefined, key: 'p50' | 'p99' | 'mean') => (connection ? latencyStats.get(connection)![key] : undefined);
@@ -546,20 +509,9 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     { label: `fan-out fast delivered (msg/s, all)`, direct: rate(fastFanouts.get('direct')), v1: rate(fastFanouts.get('gateway v1')), json: undefined, digits: 0 },
     { label: `fan-out fast received min..max`, direct: received(fastFanouts.get('direct')), v1: received(fastFanouts.get('gateway v1')), json: undefined, digits: 0, ratio: false },
   ];
-  console.log('');
-  console.log(`Jupyter Kernel Gateway benchmark (${QUICK ? 'quick' : 'full'}; ${cpus().length} cores; ratio = gateway/direct: >1 is slower for times, <1 is slower for msg/s)`);
-  printTable(rows);
-  console.log('fan-out: direct = 20 SUB sockets on the kernel (it publishes 20 copies); the gateway subscribes once and copies itself, so it can beat direct there.');
-  console.log(`kernel IOPub send high-water mark: ${pubUnlimited ? 'unlimited in every kernel (any loss is the transport\'s)' : 'ipykernel default 1000 in some kernel (ZeroMQ may drop under load)'}`);
-  if (gateway) {
-    if (peakReset) console.log(`gateway peak RSS: ${mb(peakBefore)} through workloads 1-2, ${mb(peakFanout)} during fan-out (VmHWM reset before it); RSS after: ${mb(rssNow)}`);
-    else console.log(`gateway peak RSS over the whole run (VmHWM; could not reset it before fan-out): ${mb(peakFanout)}; RSS after: ${mb(rssNow)}`);
-    if (gateway.complaints.length) {
-      console.log(`gateway logged ${gateway.complaints.length} warning/error line(s) (full log: ${gateway.logFile}):`);
-      for (const line of gateway.complaints.slice(0, 20)) console.log(`    ${line}`);
-      keepDir = true;
-    }
-  }
+  out.push(...rows);
+  lines.push('fan-out: direct = 20 SUB sockets on the kernel (it publishes 20 copies); the gateway subscribes once and copies itself, so it can beat direct there.');
+  lines.push(`kernel IOPub send high-water mark: ${pubUnlimited ? 'unlimited in every kernel (any loss is the transport\'s)' : 'ipykernel default 1000 in some kernel (ZeroMQ may drop under load)'}`);
 }
 
 async function main(): Promise<void> {
