@@ -15,6 +15,7 @@ import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
 import { decodeJson, encodeJson } from './json-protocol.ts';
 import { decodeV1, encodeV1 } from './v1-protocol.ts';
+import { FrameWriter } from './frame-writer.ts';
 
 export type WireProtocol = 'v1' | 'json';
 
@@ -86,11 +87,13 @@ export class ClientConnection {
   /** For the keepalive: when the client last answered a ping. */
   lastPong = Date.now();
   readonly #options: ConnectionOptions;
+  readonly #writer: FrameWriter;
   #closed = false;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
     this.socket = options.socket;
+    this.#writer = new FrameWriter(options.socket);
     this.protocol = options.protocol;
     this.sessionId = options.sessionId;
     this.factory = new MessageFactory(options.sessionId);
@@ -164,7 +167,7 @@ export class ClientConnection {
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
       return;
     }
-    this.socket.send(data, { binary });
+    this.#writer.send(data, binary);
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {
