@@ -13,16 +13,17 @@ import type { KernelMessage, RequestChannel, RequestHeader } from '../kernels/ke
 import type { Logger } from '../log.ts';
 import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
-import { decodeJson, encodeJson } from './json-protocol.ts';
-import { decodeV1, encodeV1 } from './v1-protocol.ts';
+import { byteLength } from './chunks.ts';
+import { decodeJson, encodeJsonChunks } from './json-protocol.ts';
+import { decodeV1, encodeV1Chunks } from './v1-protocol.ts';
 import { FrameWriter } from './frame-writer.ts';
 
 export type WireProtocol = 'v1' | 'json';
 
-/** A message encoded once per protocol, shared by every connection it goes to. */
+/** A message encoded once per protocol (as chunks, see chunks.ts), shared by every connection it goes to. */
 export interface EncodedMessage {
-  v1?: Buffer;
-  json?: { data: Buffer; binary: boolean };
+  v1?: Buffer[];
+  json?: { chunks: Buffer[]; binary: boolean };
 }
 
 /** Close codes the gateway uses (4000-4999 are for applications). */
@@ -113,11 +114,11 @@ export class ClientConnection {
     if (this.#closed) return;
     this.#guard('a kernel message', () => {
       if (this.protocol === 'v1') {
-        encoded.v1 ??= encodeV1(message.channel, message.parsed);
+        encoded.v1 ??= encodeV1Chunks(message.channel, message.parsed);
         this.#write(encoded.v1, true);
       } else {
-        encoded.json ??= encodeJson(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
-        this.#write(encoded.json.data, encoded.json.binary);
+        encoded.json ??= encodeJsonChunks(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
+        this.#write(encoded.json.chunks, encoded.json.binary);
       }
     });
   }
@@ -157,7 +158,7 @@ export class ClientConnection {
     this.#closeOnce();
   }
 
-  #write(data: Buffer, binary: boolean): void {
+  #write(chunks: Buffer[], binary: boolean): void {
     // Never drop a message for a slow client: past the limit the client is disconnected, and told why.
     const limit = this.#options.clientBufferBytes;
     if (this.socket.bufferedAmount > limit) {
@@ -167,7 +168,7 @@ export class ClientConnection {
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
       return;
     }
-    this.#writer.send(data, binary);
+    this.#writer.send(chunks, byteLength(chunks), binary);
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {

@@ -1,23 +1,51 @@
 /**
- * How a client's messages reach its TCP socket. Frames sent in one turn of the event loop leave in
- * one write: otherwise a burst of kernel messages costs a writev system call per frame and per
- * client, most of the gateway's CPU in a flood. The socket is corked at the first small frame of a
- * turn and uncorked when the turn's work is done (process.nextTick runs once the burst's promise jobs
- * are through), or as soon as the batch holds BATCH_BYTES: memory stays bounded, and big frames gain
- * nothing by waiting.
+ * How a client's messages reach its TCP socket, doing two things `ws` does not:
  *
- * This needs the TCP socket under the WebSocket, which ws 8 keeps in `_socket`; without it, frames
- * are sent one by one, as before.
+ * - Batching: frames sent in one turn of the event loop leave in one write. Otherwise a burst of
+ *   kernel messages costs a writev system call per frame and per client, most of the gateway's CPU in
+ *   a flood. The socket is corked at the first small frame of a turn and uncorked when the turn's work
+ *   is done (process.nextTick runs once the burst's promise jobs are through), or as soon as the batch
+ *   holds BATCH_BYTES: memory stays bounded, and big frames gain nothing by waiting.
+ * - One frame from several chunks (chunks.ts): the frame header is written here and the chunks after
+ *   it as they are, so the big parts ZeroMQ delivered are not copied into one Buffer first. (ws would
+ *   need that copy, and its fragments would cost the client a copy more when it joins them.)
+ *
+ * Both need the TCP socket under the WebSocket, which ws 8 keeps in `_socket`. ws writes its own
+ * frames (pings, close) straight to that socket too, and with permessage-deflate off it never holds
+ * one back, so frames cannot interleave. Without the socket, messages go through ws.send, copied and
+ * unbatched, and nothing else changes.
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 
 const BATCH_BYTES = 64 * 1024;
+const OPEN = 1; // WebSocket.OPEN
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+const FIN = 0x80;
 
 /** The TCP socket under a `ws` WebSocket; undefined if ws no longer keeps it there. */
 function tcpSocketOf(ws: WebSocket): Duplex | undefined {
   const socket = (ws as unknown as { _socket?: Partial<Duplex> })._socket;
-  return typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as Duplex) : undefined;
+  return typeof socket?.cork === 'function' && typeof socket.uncork === 'function' && typeof socket.write === 'function' ? (socket as Duplex) : undefined;
+}
+
+/** An unmasked (server to client) frame header for a whole message of `length` bytes (RFC 6455 §5.2). */
+function frameHeader(length: number, binary: boolean): Buffer {
+  const first = FIN | (binary ? OPCODE_BINARY : OPCODE_TEXT);
+  if (length < 126) return Buffer.from([first, length]);
+  if (length < 65536) {
+    const header = Buffer.allocUnsafe(4);
+    header[0] = first;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+    return header;
+  }
+  const header = Buffer.allocUnsafe(10);
+  header[0] = first;
+  header[1] = 127;
+  header.writeBigUInt64BE(BigInt(length), 2);
+  return header;
 }
 
 export class FrameWriter {
@@ -32,12 +60,18 @@ export class FrameWriter {
     this.#tcp = tcpSocketOf(ws);
   }
 
-  /** One WebSocket message. */
-  send(data: Buffer, binary: boolean): void {
+  /** One WebSocket message made of `chunks` (`bytes` in all). */
+  send(chunks: readonly Buffer[], bytes: number, binary: boolean): void {
     const tcp = this.#tcp;
-    if (!tcp || data.length >= BATCH_BYTES) {
+    if (!tcp || this.#ws.readyState !== OPEN) {
+      this.#ws.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes), { binary });
+      return;
+    }
+    if (bytes >= BATCH_BYTES) {
       this.flush();
-      this.#ws.send(data, { binary });
+      tcp.cork();
+      this.#writeFrame(tcp, chunks, bytes, binary);
+      tcp.uncork();
       return;
     }
     if (!this.#corked) {
@@ -45,8 +79,8 @@ export class FrameWriter {
       tcp.cork();
       process.nextTick(this.#flush);
     }
-    this.#ws.send(data, { binary });
-    this.#bytes += data.length;
+    this.#writeFrame(tcp, chunks, bytes, binary);
+    this.#bytes += bytes;
     if (this.#bytes >= BATCH_BYTES) this.flush();
   }
 
@@ -56,5 +90,10 @@ export class FrameWriter {
     this.#corked = false;
     this.#bytes = 0;
     this.#tcp!.uncork();
+  }
+
+  #writeFrame(tcp: Duplex, chunks: readonly Buffer[], bytes: number, binary: boolean): void {
+    tcp.write(frameHeader(bytes, binary));
+    for (const chunk of chunks) tcp.write(chunk);
   }
 }

@@ -7,6 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import { isJsonObject, type RawMessage } from '../messaging/message.ts';
 import { ProtocolError } from '../messaging/session.ts';
+import { byteLength, gather } from './chunks.ts';
 
 const EMPTY_OBJECT = Buffer.from('{}');
 
@@ -27,12 +28,18 @@ const CHANNEL = Buffer.from(',"channel":');
 const CLOSE = Buffer.from('}');
 
 /**
- * Encode a kernel message for a legacy client. `msgId` and `msgType` come from the header (already read).
- * Returns the frame and whether it must go as binary.
+ * Encode a kernel message for a legacy client as one frame (for tests; the gateway sends
+ * encodeJsonChunks). `msgId` and `msgType` come from the header (already read).
  */
 export function encodeJson(channel: string, message: RawMessage, msgId: string, msgType: string): { data: Buffer; binary: boolean } {
+  const { chunks, binary } = encodeJsonChunks(channel, message, msgId, msgType);
+  return { data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), binary };
+}
+
+/** The same as chunks (see chunks.ts), with whether the message must go as binary. */
+export function encodeJsonChunks(channel: string, message: RawMessage, msgId: string, msgType: string): { chunks: Buffer[]; binary: boolean } {
   const binary = message.buffers.length > 0;
-  const json = Buffer.concat([
+  const json = [
     HEADER, utf8Part(message.header),
     MSG_ID, Buffer.from(JSON.stringify(msgId)),
     MSG_TYPE, Buffer.from(JSON.stringify(msgType)),
@@ -42,19 +49,19 @@ export function encodeJson(channel: string, message: RawMessage, msgId: string, 
     ...(binary ? [] : [BUFFERS]),
     CHANNEL, Buffer.from(JSON.stringify(channel)),
     CLOSE,
-  ]);
-  if (!binary) return { data: json, binary: false };
+  ];
+  if (!binary) return { chunks: gather(json), binary: false };
   const nbufs = 1 + message.buffers.length;
   const table = Buffer.allocUnsafe(4 * (nbufs + 1));
   table.writeUInt32BE(nbufs, 0);
   let at = table.length;
   table.writeUInt32BE(at, 4);
-  at += json.length;
+  at += byteLength(json);
   for (let i = 0; i < message.buffers.length; i++) {
     table.writeUInt32BE(at, 4 * (i + 2));
     at += message.buffers[i].length;
   }
-  return { data: Buffer.concat([table, json, ...message.buffers], at), binary: true };
+  return { chunks: gather([table, ...json, ...message.buffers]), binary: true };
 }
 
 export interface DecodedClientMessage {

@@ -6,11 +6,18 @@
  */
 import type { RawMessage } from '../messaging/message.ts';
 import { ProtocolError } from '../messaging/session.ts';
+import { gather } from './chunks.ts';
 
 export const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
 
-/** One frame for a message: only the offset table is new, every part is copied once. */
+/** A message as one frame (for tests and small messages; the gateway sends encodeV1Chunks). */
 export function encodeV1(channel: string, message: RawMessage): Buffer {
+  const chunks = encodeV1Chunks(channel, message);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/** A message as chunks (see chunks.ts): only the offset table is new; big parts are not copied. */
+export function encodeV1Chunks(channel: string, message: RawMessage): Buffer[] {
   const channelBytes = Buffer.from(channel, 'utf8');
   const parts = [channelBytes, message.header, message.parentHeader, message.metadata, message.content, ...message.buffers];
   const offsetNumber = parts.length + 1;
@@ -23,7 +30,7 @@ export function encodeV1(channel: string, message: RawMessage): Buffer {
     at += parts[i].length;
   }
   table.writeBigUInt64LE(BigInt(at), 8 * offsetNumber);
-  return Buffer.concat([table, ...parts], at);
+  return gather([table, ...parts]);
 }
 
 /** Split a client's v1 frame; throws ProtocolError saying what is wrong with it. */
