@@ -10,6 +10,8 @@
 // 2. esbuild bundles src/cli.ts into one CommonJS file (a single executable's main script must be
 //    CommonJS), zeromq's JavaScript included; zeromq/lib/load-addon.js is swapped for
 //    build/zeromq-addon-loader.cjs, which loads the addon from a zeromq/ folder beside the executable.
+//    What src/ imports dynamically (zeromq, the JavaScript kernel with acorn, ws) is evaluated only
+//    when first used; build/release-entry.mjs checks at start-up that the addon is there.
 // 3. @yao-pkg/pkg --sea makes each executable (Node's single-executable support + postject). pkg runs
 //    on the pinned Node 22 itself, so the SEA blob is made by the same Node version that reads it, and
 //    its cache of Node binaries (HOME/.pkg-cache/sea) is filled from the npm packages beforehand, so
@@ -217,7 +219,7 @@ const zeromqAddonBesideExecutable = {
 async function bundle(outfile) {
   const started = Date.now();
   const result = await build({
-    entryPoints: [join(ROOT, 'src', 'cli.ts')],
+    entryPoints: [join(ROOT, 'build', 'release-entry.mjs')],
     outfile,
     bundle: true,
     platform: 'node',

@@ -13,7 +13,10 @@ import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
 import { createLogger } from './log.ts';
 import { startGateway } from './gateway.ts';
-import { isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
+import { isIoWorker as isJsKernelIoWorker } from './jskernel/io-worker-role.ts';
+
+/** The JavaScript kernel (and acorn, zeromq) is loaded only when this program runs as the kernel. */
+const loadJsKernel = () => import('./jskernel/main.ts');
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -35,6 +38,7 @@ async function kernelCommand(cmd: CommandLine): Promise<void> {
     return;
   }
   try {
+    const { runKernel } = await loadJsKernel();
     await runKernel(cmd.connectionFile); // serves until shutdown, then exits the process itself
   } catch (err) {
     process.stderr.write(`kernelgateway kernel: ${message(err)}\n`);
@@ -131,8 +135,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-// The kernel's I/O worker thread loads this same bundle; it must not run the command.
-if (!isJsKernelIoWorker()) {
+// The kernel's I/O worker thread may load this same bundle: there it starts the kernel's socket work
+// (main.ts does at load), not the command.
+if (isJsKernelIoWorker()) {
+  void loadJsKernel();
+} else {
   main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`kernelgateway: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
     process.exit(1);

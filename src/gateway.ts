@@ -1,16 +1,14 @@
 /** Wires the parts together: kernelspecs, kernels, the bridge and the HTTP server; start and graceful stop. */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as zmq from 'zeromq';
+import type { Duplex } from 'node:stream';
 import { CLOSE } from './bridge/connection.ts';
 import { KernelHub } from './bridge/hub.ts';
 import { Keepalive } from './bridge/keepalive.ts';
 import type { Config } from './config/options.ts';
 import { TokenCheck } from './http/auth.ts';
-import { createUpgradeHandler } from './http/channels.ts';
 import { kernelRoutes } from './http/kernels.ts';
 import { kernelSpecRoutes } from './http/kernelspecs.ts';
 import { createRequestHandler, sendJson, type Route } from './http/server.ts';
@@ -36,9 +34,6 @@ export interface Gateway {
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
   const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
-  // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
-  // per context would cap the gateway near 250 kernels.
-  zmq.context.maxSockets = Math.min(zmq.context.maxSocketsLimit, 32_768);
   const runtime = runtimeDir();
   const stale = removeStaleConnectionFiles(runtime, log);
   if (stale.length > 0) log.info(`removed ${stale.length} connection file(s) left in ${runtime} by a gateway that is gone: ${stale.join(', ')}`);
@@ -95,7 +90,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const handler = createRequestHandler({ config, log, tokenCheck, routes });
   const tls = config.certfile || config.clientCa;
   const server: Server = tls
-    ? createTlsServer(
+    ? (await import('node:https')).createServer(
         {
           noDelay: true,
           cert: config.certfile ? readFileSync(config.certfile) : undefined,
@@ -109,8 +104,22 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       )
     : createServer({ noDelay: true }, handler);
   const keepalive = new Keepalive(config.wsPingInterval, log);
-  const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive });
-  server.on('upgrade', onUpgrade);
+  // The channels handshake and ws are loaded at the first WebSocket upgrade, not before listening.
+  let channels: Promise<{ onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void; wss: { close(): void } }> | undefined;
+  const upgrades = () =>
+    (channels ??= import('./http/channels.ts').then(({ createUpgradeHandler }) =>
+      createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive }),
+    ));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined); // a reset before the handler is there must not throw
+    upgrades().then(
+      ({ onUpgrade }) => onUpgrade(req, socket, head),
+      (error: Error) => {
+        log.error(`cannot handle WebSocket upgrades: ${error.message}`);
+        socket.destroy();
+      },
+    );
+  });
 
   const port = await listen(server, config, log);
   const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
@@ -137,7 +146,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       for (const hub of hubs.values()) hub.closeAll(CLOSE.goingAway, 'gateway shutting down');
       await manager.shutdownAll();
       connectionFiles.close();
-      wss.close();
+      await channels?.then(({ wss }) => wss.close(), () => undefined);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     })());

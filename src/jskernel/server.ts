@@ -11,11 +11,14 @@
  */
 import type { ConnectionInfo } from '../messaging/message.ts';
 import { readFileSync, writeSync } from 'node:fs';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import * as zmq from 'zeromq';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.ts';
 import { parseSigned, Signer } from '../messaging/session.ts';
 import { receiveLoop, SocketWriter } from '../zmq/io.ts';
+import { IO_ROLE, isIoWorker } from './io-worker-role.ts';
+
+export { isIoWorker };
 
 export type InboundChannel = 'shell' | 'control' | 'stdin';
 export type OutboundChannel = 'shell' | 'control' | 'stdin' | 'iopub';
@@ -203,9 +206,6 @@ export interface WireOptions {
   log: Logger;
 }
 
-/** Marks the worker's workerData. */
-const IO_ROLE = 'kernelgateway-jskernel-io';
-
 interface IoWorkerData {
   role: typeof IO_ROLE;
   info: KernelConnection;
@@ -330,11 +330,6 @@ function openThreadedWire(info: KernelConnection, events: WireEvents, options: W
       }
     });
   });
-}
-
-/** True in the socket worker thread (where an entry script must not start anything else). */
-export function isIoWorker(): boolean {
-  return !isMainThread && (workerData as Partial<IoWorkerData> | undefined)?.role === IO_ROLE;
 }
 
 /** Is this (signed) control message an interrupt_request? */

@@ -8,8 +8,8 @@ import type { Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
-import { KernelSockets, type KernelChannel } from './kernel-sockets.ts';
-import { parentOf, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
+import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
+import { parentOf, REQUEST_CHANNELS, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
 
 export interface KernelConnectionOptions {
   kernelId: string;
@@ -30,6 +30,8 @@ export class KernelConnection {
   readonly #router: RequestRouter;
   readonly #self: Requester;
   #sockets: KernelSockets | undefined;
+  /** A process is connected (its sockets may still wait for zeromq to load). */
+  #connected = false;
   #generation = 0;
   /** When the last iopub message arrived (to let a dying process's last messages drain). */
   lastIopubAt = 0;
@@ -47,17 +49,32 @@ export class KernelConnection {
     return 'hmac-sha256';
   }
 
-  /** Sockets for a new kernel process; what its predecessor was sent no longer matters to them. */
+  /**
+   * Sockets for a new kernel process; what its predecessor was sent no longer matters to them. The
+   * first kernel waits a moment for zeromq to load; what is sent meanwhile waits in the queues.
+   */
   connect(connection: ConnectionInfo): void {
     this.#sockets?.close();
+    this.#sockets = undefined;
+    this.#connected = true;
     const generation = ++this.#generation;
-    this.#sockets = new KernelSockets({
-      connection,
-      routingId: `gateway-${this.factory.session}`,
-      onMessage: (channel, frames) => this.#onMessage(channel, frames),
-      onError: (channel, error) => this.#options.log.error(`kernel ${this.#options.kernelId}: ${channel} socket error: ${error.message}`),
-      next: (channel) => this.#router.next(channel, this.#signer, generation),
-    });
+    const open = () => {
+      if (generation !== this.#generation || !this.#connected) return;
+      this.#sockets = new KernelSockets({
+        connection,
+        routingId: `gateway-${this.factory.session}`,
+        onMessage: (channel, frames) => this.#onMessage(channel, frames),
+        onError: (channel, error) => this.#options.log.error(`kernel ${this.#options.kernelId}: ${channel} socket error: ${error.message}`),
+        next: (channel) => this.#router.next(channel, this.#signer, generation),
+      });
+      for (const channel of REQUEST_CHANNELS) this.#sockets.kick(channel);
+    };
+    if (zeromqLoaded()) open();
+    else {
+      loadZeromq().then(open, (error: Error) =>
+        this.#options.log.critical(`kernel ${this.#options.kernelId}: cannot load ZeroMQ, so no kernel can be reached: ${error.message}`),
+      );
+    }
   }
 
   /**
@@ -67,6 +84,7 @@ export class KernelConnection {
   disconnect(why?: string): void {
     this.#sockets?.close();
     this.#sockets = undefined;
+    this.#connected = false;
     if (why) this.#router.processEnded(this.#generation, why);
   }
 
@@ -82,7 +100,7 @@ export class KernelConnection {
 
   /** One of the gateway's own messages, sent at once whatever the kernel's state. */
   sendOwn(channel: RequestChannel, msgType: string, content: unknown): void {
-    if (!this.#sockets) return;
+    if (!this.#connected) return;
     this.#router.sendUrgent(channel, this.factory.message(msgType, content), this.#self, this.#signer, this.#generation);
   }
 

@@ -3,8 +3,11 @@
  * shell, control and stdin DEALER shared by every client of the kernel (replies are routed by parent
  * message, see requests.ts). A new process gets new sockets, so nothing queued for a dead process can
  * reach its successor, and a restarted publisher is always met by a fresh subscription.
+ *
+ * zeromq is loaded when the first kernel needs it (loadZeromq), not at start-up: its native addon and
+ * context cost start-up time and memory that a gateway with no kernel does not need.
  */
-import * as zmq from 'zeromq';
+import type * as Zmq from 'zeromq';
 import type { ConnectionInfo } from '../messaging/message.ts';
 import type { RequestChannel } from './requests.ts';
 import { IS_DENO, receiveLoop } from '../zmq/io.ts';
@@ -30,14 +33,36 @@ export interface KernelSocketsOptions {
  */
 const SEND_HIGH_WATER_MARK = IS_DENO ? 0 : 2;
 
+let zmq: typeof Zmq | undefined;
+let loading: Promise<typeof Zmq> | undefined;
+
+/** zeromq, once loadZeromq has loaded it. */
+export function zeromqLoaded(): boolean {
+  return zmq !== undefined;
+}
+
+/** Loads zeromq (once) for the gateway's kernel sockets. */
+export function loadZeromq(): Promise<typeof Zmq> {
+  loading ??= import('zeromq').then((module) => {
+    // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
+    // per context would cap the gateway near 250 kernels.
+    module.context.maxSockets = Math.min(module.context.maxSocketsLimit, 32_768);
+    zmq = module;
+    return module;
+  });
+  return loading;
+}
+
 export class KernelSockets {
   readonly #options: KernelSocketsOptions;
-  readonly #iopub: zmq.Subscriber;
-  readonly #dealers: Record<RequestChannel, zmq.Dealer>;
+  readonly #iopub: Zmq.Subscriber;
+  readonly #dealers: Record<RequestChannel, Zmq.Dealer>;
   readonly #pumping: Record<RequestChannel, boolean> = { shell: false, control: false, stdin: false };
   #closed = false;
 
+  /** Needs zeromq loaded (loadZeromq). */
   constructor(options: KernelSocketsOptions) {
+    if (!zmq) throw new Error('zeromq is not loaded yet (loadZeromq)');
     this.#options = options;
     const { connection, routingId, onMessage, onError } = options;
     const endpoint = (channel: KernelChannel) => `tcp://${connection.ip}:${connection[`${channel}_port`]}`;
@@ -47,7 +72,7 @@ export class KernelSockets {
     this.#iopub.subscribe();
     this.#iopub.connect(endpoint('iopub'));
     const dealer = (channel: RequestChannel) => {
-      const socket = new zmq.Dealer({ routingId, linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: SEND_HIGH_WATER_MARK });
+      const socket = new zmq!.Dealer({ routingId, linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: SEND_HIGH_WATER_MARK });
       socket.connect(endpoint(channel));
       return socket;
     };
