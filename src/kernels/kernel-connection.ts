@@ -7,6 +7,7 @@
 import type { Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
+import { trafficPassed } from '../zmq/idle-gc.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
 import { parentOf, REQUEST_CHANNELS, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
@@ -129,6 +130,9 @@ export class KernelConnection {
 
   #onMessage(channel: KernelChannel, frames: Buffer[]): void {
     if (channel === 'iopub') this.lastIopubAt = Date.now();
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.length;
+    trafficPassed(bytes);
     const message = this.#read(channel, frames);
     if (!message) return;
     const parent = parentOf(message);
