@@ -16,6 +16,7 @@ import { MessageFactory, ProtocolError } from '../messaging/session.ts';
 import { byteLength } from './chunks.ts';
 import { decodeJson, encodeJsonChunks } from './json-protocol.ts';
 import { decodeV1, encodeV1Chunks } from './v1-protocol.ts';
+import { BIG_MESSAGE_BYTES, bigMessageWritten } from '../zmq/message-memory.ts';
 import { FrameWriter } from './frame-writer.ts';
 
 export type WireProtocol = 'v1' | 'json';
@@ -168,7 +169,8 @@ export class ClientConnection {
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
       return;
     }
-    this.#writer.send(chunks, byteLength(chunks), binary);
+    const bytes = byteLength(chunks);
+    this.#writer.send(chunks, bytes, binary, bytes >= BIG_MESSAGE_BYTES ? bigMessageWritten : undefined);
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {

@@ -60,17 +60,17 @@ export class FrameWriter {
     this.#tcp = tcpSocketOf(ws);
   }
 
-  /** One WebSocket message made of `chunks` (`bytes` in all). */
-  send(chunks: readonly Buffer[], bytes: number, binary: boolean): void {
+  /** One WebSocket message made of `chunks` (`bytes` in all); `written` once the socket took all of it. */
+  send(chunks: readonly Buffer[], bytes: number, binary: boolean, written?: () => void): void {
     const tcp = this.#tcp;
     if (!tcp || this.#ws.readyState !== OPEN) {
-      this.#ws.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes), { binary });
+      this.#ws.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes), { binary }, written && (() => written()));
       return;
     }
     if (bytes >= BATCH_BYTES) {
       this.flush();
       tcp.cork();
-      this.#writeFrame(tcp, chunks, bytes, binary);
+      this.#writeFrame(tcp, chunks, bytes, binary, written);
       tcp.uncork();
       return;
     }
@@ -79,7 +79,7 @@ export class FrameWriter {
       tcp.cork();
       process.nextTick(this.#flush);
     }
-    this.#writeFrame(tcp, chunks, bytes, binary);
+    this.#writeFrame(tcp, chunks, bytes, binary, written);
     this.#bytes += bytes;
     if (this.#bytes >= BATCH_BYTES) this.flush();
   }
@@ -92,8 +92,11 @@ export class FrameWriter {
     this.#tcp!.uncork();
   }
 
-  #writeFrame(tcp: Duplex, chunks: readonly Buffer[], bytes: number, binary: boolean): void {
+  #writeFrame(tcp: Duplex, chunks: readonly Buffer[], bytes: number, binary: boolean, written?: () => void): void {
     tcp.write(frameHeader(bytes, binary));
-    for (const chunk of chunks) tcp.write(chunk);
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) tcp.write(chunks[i]);
+    if (written) tcp.write(chunks[last], () => written());
+    else tcp.write(chunks[last]);
   }
 }

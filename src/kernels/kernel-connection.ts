@@ -7,7 +7,7 @@
 import type { Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
-import { trafficPassed } from '../zmq/idle-gc.ts';
+import { trafficPassed } from '../zmq/message-memory.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
 import { parentOf, REQUEST_CHANNELS, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';

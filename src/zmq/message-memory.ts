@@ -1,0 +1,70 @@
+/**
+ * Giving back the memory of kernel messages. The frames of a received ZeroMQ message are Buffers over
+ * memory libzmq allocated (zero-copy); it is freed only when V8 collects those Buffers, and V8 keeps
+ * the pages its own heap grew to during a burst. Left alone, a 50 MB output stays until some later
+ * collection (the next one may find two), and a burst's memory for minutes. So:
+ *  - once a big message has been written to a client, a collection frees it before the next one
+ *    arrives (a minor one is not enough: the memory pressure the message itself reports to V8 has
+ *    usually made its Buffers old by then);
+ *  - after heavy traffic, once the gateway is quiet, one more.
+ * Both are V8's asynchronous (incremental) major collection, which does not stop the event loop.
+ * Where no collection can be asked for (the runtime refuses --expose-gc), nothing happens.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** A message at least this big is collected for as soon as it is written. */
+export const BIG_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Traffic after which a collection is worth it. */
+const AFTER_BYTES = 16 * 1024 * 1024;
+/** How long the gateway must be quiet first (ms). */
+const QUIET_MS = 1000;
+
+type Gc = (options?: { type?: string; execution?: string }) => void;
+
+let gc: Gc | undefined | null = null; // null: not looked for yet
+let bytes = 0;
+let lastTraffic = 0;
+let timer: NodeJS.Timeout | undefined;
+let collectPending = false;
+
+function findGc(): Gc | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    // A context made after the flag is set has gc(); the main one does not.
+    const found = runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined;
+    return typeof found === 'function' ? found : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function collect(): void {
+  if (gc === null) gc = findGc();
+  gc?.({ type: 'major', execution: 'async' });
+}
+
+/** A big message was written to a client (one of perhaps several): collect once this turn is over. */
+export function bigMessageWritten(): void {
+  if (collectPending) return;
+  collectPending = true;
+  setImmediate(() => {
+    collectPending = false;
+    collect();
+  });
+}
+
+/** Count `n` bytes of messages that went through; schedules the collection once there were enough. */
+export function trafficPassed(n: number): void {
+  bytes += n;
+  lastTraffic = Date.now();
+  if (bytes < AFTER_BYTES || timer) return;
+  timer = setInterval(() => {
+    if (Date.now() - lastTraffic < QUIET_MS) return;
+    clearInterval(timer);
+    timer = undefined;
+    bytes = 0;
+    collect();
+  }, QUIET_MS);
+  timer.unref();
+}
