@@ -63,7 +63,9 @@ export async function receiveLoop(
 ): Promise<void> {
   if (IS_DENO) return denoPoller.add({ socket, onMessage, onError });
   try {
-    for await (const frames of socket) onMessage(frames);
+    // receive() directly: zeromq's async iterator adds a promise and an object per message (~15 %
+    // of receiving a small message). A closed socket rejects the pending receive (EAGAIN).
+    while (!socket.closed) onMessage(await socket.receive());
   } catch (error) {
     if (!socket.closed) onError(error as Error);
   }
