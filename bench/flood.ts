@@ -158,6 +158,7 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
   }
 
   const gatewayUrls: string[] = [];
+  const gatewayKernels: string[] = [];
   if (gateway) {
     const wsBase = gateway.url.href.replace(/^http/, 'ws');
     for (let i = 0; i < 2; i++) {
@@ -165,6 +166,7 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
       const id = (response.body as { id?: unknown } | undefined)?.id;
       if (response.status !== 201 || typeof id !== 'string') throw new Error(`POST /api/kernels (flood) answered ${response.status}: ${JSON.stringify(response.body)}`);
       gatewayUrls.push(`${wsBase}api/kernels/${id}/channels?token=${ctx.token}`);
+      gatewayKernels.push(id);
     }
   }
 
@@ -247,6 +249,9 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
     }
     for (const side of sides) await Promise.all(workers.map((w, i) => (side.share[i] > 0 ? w.call({ type: 'close', group: side.group }, 'closed') : undefined)));
   }
+  // The section's kernels go, so that later memory figures are taken with nothing running.
+  for (const id of gatewayKernels) await rest(gateway!, ctx.token, 'DELETE', `api/kernels/${id}`);
+  await kernel.stop();
 
   const rows: Row[] = [];
   const rate = (clients: number, size: number, label: string) => {

@@ -6,7 +6,7 @@
  *   node out/bench/run.js [--quick] [--direct-only] [--only SECTION,...] [--gateway-node-options "OPTIONS"]
  *
  * --quick: 200 executes and 5,000 messages, one round. --direct-only: skip the gateway.
- * --only: some of the sections (ipykernel, flood); --flood-clients 1,20 and --flood-sizes 100: other
+ * --only: some of the sections (ipykernel, large, flood, kernels); --flood-clients 1,20 and --flood-sizes 100: other
  * client counts and content sizes for the flood. --gateway-node-options: Node options for the gateway
  * process alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  * Exit code 1 when anything failed, including lost or reordered messages.
@@ -26,7 +26,8 @@ import { around, idleKernels, printMemory, rssMb, type MemoryLine } from './memo
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const DIRECT_ONLY = args.includes('--direct-only');
-const ALL_SECTIONS = ['ipykernel', 'flood', 'large', 'kernels'];
+// Large outputs before the flood: their peaks are then measured from an RSS the flood has not grown.
+const ALL_SECTIONS = ['ipykernel', 'large', 'flood', 'kernels'];
 const nodeOptionsAt = args.indexOf('--gateway-node-options');
 /** Node options for the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it. */
 const GATEWAY_NODE_OPTIONS = nodeOptionsAt >= 0 ? args[nodeOptionsAt + 1].split(' ').filter(Boolean) : [];
@@ -41,7 +42,7 @@ for (const section of SECTIONS) if (!ALL_SECTIONS.includes(section)) throw new E
 const EXECUTES = QUICK ? 200 : 1000;
 const WARMUP = 50;
 const BLOCK = QUICK ? 50 : 100; // executes per interleaved block
-const MESSAGES = QUICK ? 5000 : 20_000;
+const MESSAGES = QUICK ? 5000 : 10_000;
 const ROUNDS = QUICK ? 1 : 3; // throughput and fan-out rounds, interleaved
 const FANOUT_CLIENTS = 20;
 const KERNELS_MANY = QUICK ? 20 : 100; // idle javascript kernels for the memory figures
@@ -138,7 +139,7 @@ interface FloodResult {
   late: number[];
 }
 
-/** The issue's cell (20,000 small display() outputs). ipykernel flushes stdout/stderr through its IO thread (a thread round trip) on every display. */
+/** One display() per output, as a notebook does. ipykernel flushes stdout/stderr through its IO thread (a thread round trip) on every display. */
 const displayCell = (messages: number) => `from IPython.display import display\nfor i in range(${messages}): display(i)`;
 
 /**
@@ -311,16 +312,15 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     memory.push({ label: 'fresh (listening, no kernel)', mb: fresh, goal: '<= 50', met: fresh !== undefined && fresh <= 50 });
   }
   const cleanup = (what: string, step: () => Promise<unknown>) => cleanups.push({ what, run: step });
-  if (SECTIONS.has('ipykernel')) await around(gateway, 'ipykernel workloads', memory, () => ipykernelWorkloads(run, rows, lines));
-  if (SECTIONS.has('flood')) {
-    const flood = await around(gateway, 'flood kernel workloads', memory, () =>
-      floodBenchmark({ root: ROOT, dir, quick: QUICK, clients: FLOOD_CLIENTS, sizes: FLOOD_SIZES, gateway, token: TOKEN, log, problem, cleanup }),
-    );
-    rows.push(...flood.rows);
-    lines.push(...flood.summary);
-  }
+  const timed = async <T>(section: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const result = await work();
+    log(`${section}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    return result;
+  };
+  if (SECTIONS.has('ipykernel')) await timed('ipykernel workloads', () => around(gateway, 'ipykernel workloads', memory, () => ipykernelWorkloads(run, rows, lines)));
   if (SECTIONS.has('large')) {
-    const large = await largeOutputs({ dir, quick: QUICK, gateway, token: TOKEN, log, problem, cleanup });
+    const large = await timed('large outputs', () => largeOutputs({ dir, quick: QUICK, gateway, token: TOKEN, log, problem, cleanup }));
     rows.push(...large.rows);
     if (gateway && large.memory) {
       const { before, peaks } = large.memory;
@@ -338,9 +338,20 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
       memory.push({ label: 'large outputs: after (kernels deleted, 2 s idle)', mb: rssMb(gateway.pid) });
     }
   }
+  if (SECTIONS.has('flood')) {
+    const flood = await timed('flood kernel workloads', () =>
+      around(gateway, 'flood kernel workloads', memory, () =>
+        floodBenchmark({ root: ROOT, dir, quick: QUICK, clients: FLOOD_CLIENTS, sizes: FLOOD_SIZES, gateway, token: TOKEN, log, problem, cleanup }),
+      ),
+    );
+    rows.push(...flood.rows);
+    lines.push(...flood.summary);
+  }
   if (gateway && SECTIONS.has('kernels')) {
-    memory.push({ label: '10 idle python3 kernels', mb: await idleKernels(gateway, TOKEN, 'python3', 10, log) });
-    memory.push({ label: `${KERNELS_MANY} idle javascript kernels`, mb: await idleKernels(gateway, TOKEN, 'javascript', KERNELS_MANY, log) });
+    await timed('idle kernels', async () => {
+      memory.push({ label: '10 idle python3 kernels', mb: await idleKernels(gateway, TOKEN, 'python3', 10, log) });
+      memory.push({ label: `${KERNELS_MANY} idle javascript kernels`, mb: await idleKernels(gateway, TOKEN, 'javascript', KERNELS_MANY, log) });
+    });
   }
   if (gateway) {
     await sleep(5000);
