@@ -11,12 +11,12 @@ import { hideTokenFromProcessList } from './config/hide-token.ts';
 import { ConfigError } from './config/options.ts';
 import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
-import { createLogger } from './log.ts';
+import { createLogger, errorMessage } from './log.ts';
 import { startGateway } from './gateway.ts';
 import { isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
 
 function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** A ConfigError ends start-up with its message and exit code 2; anything else is a bug and rethrown. */

@@ -1,19 +1,17 @@
 /** Wires the parts together: kernelspecs, kernels, the bridge and the HTTP server; start and graceful stop. */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import * as zmq from 'zeromq';
 import { CLOSE } from './bridge/connection.ts';
-import { KernelHub } from './bridge/hub.ts';
+import { Hubs } from './bridge/hubs.ts';
 import { Keepalive } from './bridge/keepalive.ts';
 import type { Config } from './config/options.ts';
 import { TokenCheck } from './http/auth.ts';
 import { createUpgradeHandler } from './http/channels.ts';
 import { kernelRoutes } from './http/kernels.ts';
 import { kernelSpecRoutes } from './http/kernelspecs.ts';
-import { createRequestHandler, sendJson, type Route } from './http/server.ts';
+import { sendJson } from './http/errors.ts';
+import type { Route } from './http/router.ts';
+import { createHttpServer, createRequestHandler, listen } from './http/server.ts';
 import { sessionRoutes } from './http/sessions.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
@@ -34,6 +32,67 @@ export interface Gateway {
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
+  const { manager, specs, connectionFiles } = await createKernels(config, log);
+  const sessions = new SessionManager(manager);
+  const hubs = new Hubs({
+    log,
+    offlineLimitBytes: config.offlineBufferBytes,
+    clientBufferBytes: config.clientBufferBytes,
+    kernelBufferBytes: config.kernelBufferBytes,
+  });
+  manager.connectionsOf = (id) => hubs.connectionsOf(id);
+  manager.addedListeners.add((kernel) => hubs.add(kernel));
+
+  const token = config.authToken ?? randomBytes(24).toString('hex');
+  if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
+  const tokenCheck = token ? new TokenCheck(token) : undefined;
+
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
+    ...kernelRoutes(manager, config, tokenCheck !== undefined),
+    ...sessionRoutes(sessions, config, tokenCheck !== undefined),
+    ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
+  ];
+  const server = createHttpServer(config, createRequestHandler({ config, log, tokenCheck, routes }));
+  const keepalive = new Keepalive(config.wsPingInterval, log);
+  const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive });
+  server.on('upgrade', onUpgrade);
+
+  const port = await listen(server, config, log);
+  const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
+  const url = `${config.certfile || config.clientCa ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
+  log.info(`kernelgateway ${VERSION} is available at ${url}`);
+  if (config.authToken === undefined) {
+    // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
+    log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
+  }
+
+  // Whatever way the process ends, no kernel process and no connection file outlives it.
+  const killKernels = () => {
+    manager.killAll();
+    connectionFiles.close();
+  };
+  process.on('exit', killKernels);
+  manager.fillPool();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info('Shutting down: stopping all kernels');
+      keepalive.stop();
+      hubs.closeAll(CLOSE.goingAway, 'gateway shutting down');
+      await manager.shutdownAll();
+      connectionFiles.close();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      process.off('exit', killKernels);
+    })());
+  return { url, manager, close };
+}
+
+/** Kernelspecs, the seed notebook, provisioners and the kernel manager. */
+async function createKernels(config: Config, log: Logger) {
   const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
   const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
   // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
@@ -67,81 +126,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     log,
   });
-  const sessions = new SessionManager(manager);
-  const hubs = new Map<string, KernelHub>();
-  const hubOptions = {
-    log,
-    offlineLimitBytes: config.offlineBufferBytes,
-    clientBufferBytes: config.clientBufferBytes,
-    kernelBufferBytes: config.kernelBufferBytes,
-  };
-  manager.addedListeners.add((kernel) => {
-    hubs.set(kernel.id, new KernelHub(kernel, hubOptions));
-    kernel.lifecycleListeners.add((event) => {
-      if (event === 'dead' || event === 'shutdown') hubs.delete(kernel.id);
-    });
-  });
-
-  const token = config.authToken ?? randomBytes(24).toString('hex');
-  if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
-  const tokenCheck = token ? new TokenCheck(token) : undefined;
-
-  const routes: Route[] = [
-    { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
-    ...kernelRoutes(manager, config, tokenCheck !== undefined),
-    ...sessionRoutes(sessions, config, tokenCheck !== undefined),
-    ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
-  ];
-  const handler = createRequestHandler({ config, log, tokenCheck, routes });
-  const tls = config.certfile || config.clientCa;
-  const server: Server = tls
-    ? createTlsServer(
-        {
-          noDelay: true,
-          cert: config.certfile ? readFileSync(config.certfile) : undefined,
-          key: config.keyfile ? readFileSync(config.keyfile) : undefined,
-          ca: config.clientCa ? readFileSync(config.clientCa) : undefined,
-          // With a client CA, only clients holding a certificate it signed get in (mutual TLS).
-          requestCert: !!config.clientCa,
-          rejectUnauthorized: !!config.clientCa,
-        },
-        handler,
-      )
-    : createServer({ noDelay: true }, handler);
-  const keepalive = new Keepalive(config.wsPingInterval, log);
-  const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive });
-  server.on('upgrade', onUpgrade);
-
-  const port = await listen(server, config, log);
-  const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
-  const url = `${tls ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
-  log.info(`kernelgateway ${VERSION} is available at ${url}`);
-  if (config.authToken === undefined) {
-    // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
-    log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
-  }
-
-  // Whatever way the process ends, no kernel process and no connection file outlives it.
-  const killKernels = () => {
-    manager.killAll();
-    connectionFiles.close();
-  };
-  process.on('exit', killKernels);
-  manager.fillPool();
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      log.info('Shutting down: stopping all kernels');
-      keepalive.stop();
-      for (const hub of hubs.values()) hub.closeAll(CLOSE.goingAway, 'gateway shutting down');
-      await manager.shutdownAll();
-      connectionFiles.close();
-      wss.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    })());
-  return { url, manager, close };
+  return { manager, specs, connectionFiles };
 }
 
 /** The JavaScript kernel this very program runs (`kernelgateway kernel -f ...`), so a bare machine has a kernel. */
@@ -166,26 +151,4 @@ async function loadSeed(config: Config, specs: KernelSpecStore): Promise<SeedNot
     );
   }
   return seed;
-}
-
-/** Listen on the configured port, or on the next free one of up to port_retries more. */
-async function listen(server: Server, config: Config, log: Logger): Promise<number> {
-  for (let attempt = 0; attempt <= config.portRetries; attempt++) {
-    const port = config.port === 0 ? 0 : config.port + attempt;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, config.ip, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      return (server.address() as AddressInfo).port;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if ((code !== 'EADDRINUSE' && code !== 'EACCES') || config.port === 0) throw error;
-      log.info(`port ${port} is not available (${code}); trying the next one`);
-    }
-  }
-  throw new Error(`no free port in ${config.port}..${config.port + config.portRetries} (see --port and --port-retries)`);
 }

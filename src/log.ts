@@ -143,3 +143,13 @@ export function printableBytes(bytes: Buffer): string {
   }
   return out;
 }
+
+/** The message of anything thrown, for log lines and error bodies. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The stack when there is one, else the message: for unexpected errors in logs. */
+export function errorDetail(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

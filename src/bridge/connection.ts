@@ -10,7 +10,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { KernelMessage, RequestChannel, RequestHeader } from '../kernels/kernel.ts';
-import type { Logger } from '../log.ts';
+import { errorDetail, errorMessage, type Logger } from '../log.ts';
 import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
 import { decodeJson, encodeJson } from './json-protocol.ts';
@@ -187,7 +187,7 @@ export class ClientConnection {
         }
       }
     } catch (error) {
-      this.#options.log.warn(`${this.#who()}: refused a frame: ${(error as Error).message}`);
+      this.#options.log.warn(`${this.#who()}: refused a frame: ${errorMessage(error)}`);
       return;
     }
     if (!SENDABLE.has(channel)) {
@@ -211,7 +211,7 @@ export class ClientConnection {
     try {
       action();
     } catch (error) {
-      this.#options.log.error(`${this.#who()}: internal error handling ${what}: ${(error as Error).stack ?? error}`);
+      this.#options.log.error(`${this.#who()}: internal error handling ${what}: ${errorDetail(error)}`);
       if (this.#closed) return;
       try {
         this.close(CLOSE.internalError, 'internal error');

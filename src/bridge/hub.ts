@@ -121,7 +121,6 @@ export class KernelHub {
     });
     owner.connection = connection;
     if (owner.waiting) connection.pauseReading(true);
-    kernel.connections = this.#sessions.size;
     if (stale) {
       // The network-drop reconnect: replies on their way to this session now reach the new socket.
       this.#log.info(`kernel ${kernel.id}: replacing stale connection for session ${sessionId}`);
@@ -155,7 +154,6 @@ export class KernelHub {
     if (session.connection !== connection) return;
     session.connection = undefined;
     this.#sessions.delete(session.id);
-    this.kernel.connections = this.#sessions.size;
     if (this.#sessions.size > 0 || this.kernel.gone) {
       this.#forget(session);
       return;

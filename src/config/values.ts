@@ -4,7 +4,7 @@
  * A problem comes back as text ("is not an integer") for the caller to put after the option's name.
  */
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import type { LogLevel } from '../log.ts';
+import { errorMessage, type LogLevel } from '../log.ts';
 import type { Config, OptionSpec, OptionType } from './options.ts';
 
 export type Value = Config[keyof Config];
@@ -169,5 +169,5 @@ export function fsProblem(err: unknown): string {
   if (code === 'ENOENT') return 'does not exist';
   if (code === 'ENOTDIR') return 'does not exist (a part of the path is not a directory)';
   if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
-  return `cannot be read (${err instanceof Error ? err.message : String(err)})`;
+  return `cannot be read (${errorMessage(err)})`;
 }

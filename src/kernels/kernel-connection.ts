@@ -4,7 +4,7 @@
  * routing every sender shares (requests.ts). The kernel's lifecycle is kernel.ts's business; this
  * is the part that speaks the wire protocol.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
@@ -104,7 +104,7 @@ export class KernelConnection {
       }
       return { channel, parsed, header };
     } catch (error) {
-      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${(error as Error).message}`);
+      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${errorMessage(error)}`);
       return undefined;
     }
   }

@@ -6,7 +6,7 @@
  * from one subscription made at launch, and clients send through shared sockets whose replies come
  * back to their sender.
  */
-import type { Logger } from '../log.ts';
+import { errorDetail, errorMessage, type Logger } from '../log.ts';
 import type { ExecutionState, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { isoNow } from '../messaging/session.ts';
 import { trackActivity } from './activity.ts';
@@ -43,8 +43,6 @@ export class Kernel {
   readonly provisioner: KernelProvisioner;
   executionState: ExecutionState = 'starting';
   lastActivity = new Date();
-  /** Open WebSocket connections, maintained by the bridge. */
-  connections = 0;
   reason = '';
 
   readonly iopubListeners = new Set<(message: KernelMessage) => void>();
@@ -179,13 +177,14 @@ export class Kernel {
     this.provisioner.killNow();
   }
 
-  model(): KernelModel {
+  /** The REST model; `connections` is the bridge's count of clients (the kernel does not know them). */
+  model(connections: number): KernelModel {
     const model: KernelModel = {
       id: this.id,
       name: this.name,
       last_activity: isoNow(this.lastActivity),
       execution_state: this.executionState,
-      connections: this.connections,
+      connections,
     };
     if (this.reason) model.reason = this.reason;
     const provisioner = this.provisioner.model?.();
@@ -257,7 +256,7 @@ export class Kernel {
       await this.#launch(!this.#everReady);
       this.#emit('restarted');
     } catch (error) {
-      this.#log.error(`kernel ${this.id}: restart failed: ${(error as Error).message}`);
+      this.#log.error(`kernel ${this.id}: restart failed: ${errorMessage(error)}`);
       void this.#serially(() => this.#autoRestart());
     }
   }
@@ -372,7 +371,7 @@ export class Kernel {
       try {
         listener(event);
       } catch (error) {
-        this.#log.error(`kernel ${this.id}: a ${event} listener failed: ${(error as Error).stack ?? error}`);
+        this.#log.error(`kernel ${this.id}: a ${event} listener failed: ${errorDetail(error)}`);
       }
     }
   }

@@ -14,7 +14,7 @@
  * - When a kernel process ends, every request it was given and never answered gets an error reply,
  *   so no sender waits forever for a reply that cannot come.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { Channel, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { type MessageFactory, serializeFrames, type Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
@@ -204,7 +204,7 @@ export class RequestRouter {
       try {
         entry.requester.deliver(reply);
       } catch (error) {
-        this.#options.log.error(`kernel ${this.#options.kernelId}: could not tell ${entry.requester.label} about a lost request: ${(error as Error).message}`);
+        this.#options.log.error(`kernel ${this.#options.kernelId}: could not tell ${entry.requester.label} about a lost request: ${errorMessage(error)}`);
       }
     }
     for (const channel of REQUEST_CHANNELS) this.#urgent[channel].length = 0;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { MessageFactory } from '../messaging/session.ts';
 import type { Kernel, KernelMessage, LifecycleEvent, Requester } from './kernel.ts';
 import { isJsonObject } from '../messaging/message.ts';
+import { errorMessage } from '../log.ts';
 
 export interface SeedNotebook {
   /** Where it came from, for messages. */
@@ -28,7 +29,7 @@ export async function loadSeedNotebook(uri: string): Promise<SeedNotebook> {
     try {
       response = await fetch(uri, { signal: AbortSignal.timeout(200_000) });
     } catch (error) {
-      throw new SeedError(`cannot fetch seed notebook ${uri}: ${(error as Error).message}`);
+      throw new SeedError(`cannot fetch seed notebook ${uri}: ${errorMessage(error)}`);
     }
     if (!response.ok) throw new SeedError(`cannot fetch seed notebook ${uri}: HTTP ${response.status}`);
     text = await response.text();
@@ -37,7 +38,7 @@ export async function loadSeedNotebook(uri: string): Promise<SeedNotebook> {
     try {
       text = readFileSync(path, 'utf8');
     } catch (error) {
-      throw new SeedError(`cannot read seed notebook ${uri}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new SeedError(`cannot read seed notebook ${uri}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
     }
   }
   return parseSeedNotebook(text, uri);
@@ -49,7 +50,7 @@ export function parseSeedNotebook(text: string, uri: string): SeedNotebook {
   try {
     notebook = JSON.parse(text);
   } catch (error) {
-    throw new SeedError(`seed notebook ${uri} is not valid JSON: ${(error as Error).message}`);
+    throw new SeedError(`seed notebook ${uri} is not valid JSON: ${errorMessage(error)}`);
   }
   if (!isJsonObject(notebook) || !Array.isArray(notebook.cells)) throw new SeedError(`seed notebook ${uri} has no "cells" list (nbformat 4 expected)`);
   if (typeof notebook.nbformat === 'number' && notebook.nbformat < 4) {
