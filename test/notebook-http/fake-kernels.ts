@@ -11,7 +11,8 @@
  *   hang                wait until interrupted               hang-hard   wait forever, ignore interrupts
  *   die                 the kernel dies
  *   echo-request        prints the REQUEST value last assigned (for request tests)
- *   set <name> <value>  / get <name>: per-kernel memory
+ *   request <a.b.c>     prints that member of the parsed REQUEST (JSON unless a string), then a newline
+ *   set <name> <value>  / get <name>: per-kernel memory; remember <name> <a.b>: set it from REQUEST
  * An assignment made by requestAssignment (REQUEST = "...") is understood for Python syntax.
  */
 import type { Logger } from '../../src/log.ts';
@@ -114,6 +115,12 @@ export class FakeKernel implements PoolKernel {
         case 'echo-request':
           outputs.push({ type: 'stream', name: 'stdout', text: this.request ?? '' });
           break;
+        case 'request':
+          outputs.push({ type: 'stream', name: 'stdout', text: `${this.#requestMember(arg)}\n` });
+          break;
+        case 'remember':
+          this.memory.set(rest[0], this.#requestMember(rest[1] ?? ''));
+          break;
         case 'set':
           this.memory.set(rest[0], rest.slice(1).join(' '));
           break;
@@ -136,6 +143,12 @@ export class FakeKernel implements PoolKernel {
       }
     }
     return outputs;
+  }
+
+  #requestMember(path: string): string {
+    let value: unknown = JSON.parse(this.request ?? '{}');
+    for (const key of path.split('.').filter(Boolean)) value = (value as Record<string, unknown>)?.[key];
+    return typeof value === 'string' ? value : JSON.stringify(value);
   }
 
   /** Resolves true when interrupted (if interruptible), false when the time is up; rejects when the kernel dies. */
