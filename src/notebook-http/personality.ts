@@ -138,7 +138,8 @@ class NotebookHttp implements NotebookHttpPersonality {
   #current: ServedNotebook;
   #closed = false;
   #reloads: Promise<unknown> = Promise.resolve();
-  readonly #draining = new Set<Promise<void>>();
+  /** Pools of notebooks replaced by a reload, finishing their requests. */
+  readonly #retiring = new Set<KernelPool>();
 
   constructor(options: NotebookHttpOptions, served: ServedNotebook) {
     this.#options = options;
@@ -189,8 +190,7 @@ class NotebookHttp implements NotebookHttpPersonality {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#current.pool.close();
-    await Promise.allSettled([this.#reloads, ...this.#draining]);
+    await Promise.allSettled([this.#current.pool.close(), ...[...this.#retiring].map((pool) => pool.close()), this.#reloads]);
   }
 
   async #reloadNow(): Promise<ReloadResult> {
@@ -212,9 +212,8 @@ class NotebookHttp implements NotebookHttpPersonality {
     const previous = this.#current;
     this.#current = next;
     this.#log.info(`Reloaded ${uri}: ${next.definition.endpoints.length} endpoint(s) now served; the previous kernels finish their requests and stop`);
-    const draining = previous.pool.drain();
-    this.#draining.add(draining);
-    void draining.finally(() => this.#draining.delete(draining));
+    this.#retiring.add(previous.pool);
+    void previous.pool.drain().finally(() => this.#retiring.delete(previous.pool));
     return { reloaded: true };
   }
 

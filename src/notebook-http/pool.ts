@@ -78,8 +78,8 @@ export class KernelPool {
   readonly #idle: PoolKernel[] = [];
   readonly #queue: Waiter[] = [];
   readonly #running = new Set<AbortController>();
-  /** Waiting for a busy kernel's death: its running request ends `kernel-died`. */
-  readonly #deathCallbacks = new Map<PoolKernel, Array<() => void>>();
+  /** For each busy kernel, what ends its request if it dies. */
+  readonly #onBusyDeath = new Map<PoolKernel, () => void>();
   #busy = 0;
   #recovering = 0;
   #starting = 0;
@@ -88,6 +88,7 @@ export class KernelPool {
   readonly #closing = new AbortController();
   #drained: (() => void) | undefined;
   #draining: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
   /** Moving average of how long a request holds its kernel, for Retry-After. */
   #averageServiceMs = 0;
 
@@ -184,10 +185,16 @@ export class KernelPool {
   }
 
   /** Stop now: queued requests end `closed`, running jobs are aborted, every kernel is shut down. */
-  async close(): Promise<void> {
-    if (this.#state === 'closed') return;
+  close(): Promise<void> {
+    this.#closed ??= this.#closeNow();
+    return this.#closed;
+  }
+
+  async #closeNow(): Promise<void> {
     this.#state = 'closed';
     this.#closing.abort();
+    this.#drained?.();
+    this.#drained = undefined;
     for (const waiter of this.#queue.splice(0)) waiter.leave({ kind: 'closed' });
     for (const controller of this.#running) controller.abort(CLOSED);
     this.#idle.length = 0;
@@ -222,7 +229,8 @@ export class KernelPool {
     const ended = await new Promise<{ value: T } | { error: unknown } | { died: true } | { aborted: unknown }>((resolve) => {
       const onAbort = () => resolve({ aborted: controller.signal.reason });
       controller.signal.addEventListener('abort', onAbort, { once: true });
-      this.#whenDead(kernel, () => resolve({ died: true }));
+      if (this.#dead.has(kernel)) resolve({ died: true });
+      else this.#onBusyDeath.set(kernel, () => resolve({ died: true }));
       job(kernel, controller.signal).then(
         (value) => resolve({ value }),
         (error: unknown) => resolve(kernel.alive && !this.#dead.has(kernel) ? { error } : { died: true }),
@@ -230,6 +238,7 @@ export class KernelPool {
     });
     this.#busy--;
     this.#running.delete(controller);
+    this.#onBusyDeath.delete(kernel);
     if ('value' in ended) {
       this.#averageServiceMs = this.#averageServiceMs === 0 ? Date.now() - started : 0.8 * this.#averageServiceMs + 0.2 * (Date.now() - started);
       this.#release(kernel);
@@ -253,17 +262,23 @@ export class KernelPool {
   /** After a timeout: interrupt, and keep the kernel only if it answers again within the grace period. */
   async #recover(kernel: PoolKernel): Promise<void> {
     this.#recovering++;
-    const grace = AbortSignal.any([AbortSignal.timeout(this.#options.interruptGraceMs), this.#closing.signal]);
+    const grace = new AbortController();
+    const timer = setTimeout(() => grace.abort(new Error('no answer after the interrupt')), this.#options.interruptGraceMs);
+    const onClose = () => grace.abort(new Error('the pool is closing'));
+    this.#closing.signal.addEventListener('abort', onClose, { once: true });
     let answered = false;
     try {
       await Promise.race([
         kernel.interrupt(),
-        new Promise((_, reject) => grace.addEventListener('abort', () => reject(grace.reason), { once: true })),
+        new Promise((_, reject) => grace.signal.addEventListener('abort', () => reject(grace.signal.reason), { once: true })),
       ]);
-      await kernel.execute('', grace);
+      await kernel.execute('', grace.signal);
       answered = true;
     } catch {
       answered = false;
+    } finally {
+      clearTimeout(timer);
+      this.#closing.signal.removeEventListener('abort', onClose);
     }
     this.#recovering--;
     if (answered) {
@@ -292,8 +307,7 @@ export class KernelPool {
 
   #onDeath(kernel: PoolKernel): void {
     this.#dead.add(kernel);
-    for (const callback of this.#deathCallbacks.get(kernel) ?? []) callback();
-    this.#deathCallbacks.delete(kernel);
+    this.#onBusyDeath.get(kernel)?.();
     const index = this.#idle.indexOf(kernel);
     if (index >= 0) {
       this.#idle.splice(index, 1);
@@ -302,19 +316,11 @@ export class KernelPool {
     }
   }
 
-  #whenDead(kernel: PoolKernel, callback: () => void): void {
-    if (this.#dead.has(kernel)) return callback();
-    const callbacks = this.#deathCallbacks.get(kernel) ?? [];
-    callbacks.push(callback);
-    this.#deathCallbacks.set(kernel, callbacks);
-  }
-
   /** Take a kernel out of the pool for good, shut it down, and start a replacement if still needed. */
   #retire(kernel: PoolKernel): void {
     if (!this.#members.delete(kernel)) return;
     const index = this.#idle.indexOf(kernel);
     if (index >= 0) this.#idle.splice(index, 1);
-    this.#deathCallbacks.delete(kernel);
     void this.#shutdown(kernel);
     if (this.#needsKernels()) void this.#replace();
   }

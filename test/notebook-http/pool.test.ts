@@ -230,6 +230,18 @@ test('drain: accepted requests finish, new ones are refused, then the kernels st
   await pool.drain();
 });
 
+test('close while draining: the drain ends at once, its requests end closed', async () => {
+  const source = new FakeKernelSource();
+  const pool = await KernelPool.start(source, options({ size: 1 }));
+  const running = pool.run(runs('hang'));
+  const queued = pool.run(runs('print x'));
+  const drained = pool.drain();
+  await pool.close();
+  await drained;
+  assert.equal([(await running).kind, (await queued).kind], ['closed', 'closed']);
+  assert.is(source.started[0].shutdowns, 1);
+});
+
 test('close: queued requests end closed, running ones are aborted, kernels shut down', async () => {
   const source = new FakeKernelSource();
   const pool = await KernelPool.start(source, options({ size: 1 }));
