@@ -80,7 +80,7 @@ export function applyDefaultTitle(swagger: Record<string, unknown>, uri: string)
   }
 }
 
-/** A regular expression matching `token` literally (comment tokens are text, not patterns). */
-export function escapeRegExp(token: string): string {
-  return token.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** `text` escaped for a RegExp: comment tokens and the literal parts of paths are text, not patterns. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }

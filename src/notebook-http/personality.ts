@@ -160,7 +160,7 @@ class NotebookHttp implements NotebookHttpPersonality {
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
     if (!path.startsWith('/')) path = `/${path}`;
     const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    const url = URL.canParse(req.url ?? '/', 'http://gateway') ? new URL(req.url ?? '/', 'http://gateway') : new URL('http://gateway/');
     if (this.#options.allowNotebookDownload && path === '/_api/source') {
       if (this.#guard(req, res, url)) this.#sendSource(req, res, method);
       return true;
