@@ -9,6 +9,8 @@ import { annotationPatterns, readAnnotation } from '../../src/notebook-http/anno
 import { cellParserByName, parseApiDefinition } from '../../src/notebook-http/cell-parser.ts';
 import { pythonJsonDumps } from '../../src/notebook-http/python-json.ts';
 import { operationPatterns, operationRoute, swaggerDocumentInCell } from '../../src/notebook-http/swagger-parser.ts';
+import { NotebookError, parseNotebook } from '../../src/kernels/notebook.ts';
+import { seedFromNotebook } from '../../src/kernels/seed.ts';
 import { notebook, type CellSpec } from './notebooks.ts';
 
 const annotated = (cells: CellSpec[], language = 'python', uri?: string) => parseApiDefinition(notebook(cells, language, uri), { parser: 'annotations' });
@@ -19,6 +21,29 @@ const endpoint = (definition: ApiDefinition, path: string) => {
   if (!found) throw new Error(`no endpoint ${path} in ${paths(definition).join(', ')}`);
   return found;
 };
+
+// ---------------------------------------------------------------------------------------------
+// the shared notebook reader
+
+test('notebook reader: every cell with its type; language_info and kernelspec kept apart; clear errors', () => {
+  const text = JSON.stringify({
+    nbformat: 4,
+    metadata: { kernelspec: { name: 'javascript', language: 'javascript' }, language_info: { name: 'JavaScript' } },
+    cells: [{ cell_type: 'markdown' }, { cell_type: 'code', source: ['a\n', 'b'] }, { cell_type: 'raw', source: 'r' }],
+  });
+  const document = parseNotebook(text, '/nb.ipynb');
+  assert.equal(document.cells, [
+    { number: 1, type: 'markdown', source: '' },
+    { number: 2, type: 'code', source: 'a\nb' },
+    { number: 3, type: 'raw', source: 'r' },
+  ]);
+  assert.equal([document.kernelName, document.kernelspecLanguage, document.languageInfoName, document.text], ['javascript', 'javascript', 'JavaScript', text]);
+  const seed = seedFromNotebook(document);
+  assert.equal([seed.language, seed.cells], ['javascript', [{ number: 2, source: 'a\nb' }]]);
+  assert.throws(() => parseNotebook('{"cells": [', 'bad.ipynb'), (e: Error) => e instanceof NotebookError && e.message.includes('not valid JSON'));
+  assert.throws(() => parseNotebook('{"nbformat": 3, "cells": []}', 'old.ipynb'), /nbformat 3/);
+  assert.throws(() => parseNotebook('{"cells": [{"cell_type": "code"}]}', 'x.ipynb'), /cell 1 has no source/);
+});
 
 // ---------------------------------------------------------------------------------------------
 // annotations
