@@ -1,0 +1,154 @@
+/**
+ * The REQUEST assignment in each kernel language, round-tripped through the real interpreters (python3,
+ * bash, dash, perl, node:vm and the built-in JavaScript kernel's evaluator) with hostile strings;
+ * comment tokens per language; Python's json.dumps layout.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as vm from 'node:vm';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Evaluator } from '../../src/jskernel/evaluator.ts';
+import { commentPrefixFor, notebookLanguage, requestAssignment } from '../../src/notebook-http/language.ts';
+import { pythonJsonDumps, pythonJsonLayout } from '../../src/notebook-http/python-json.ts';
+import type { NotebookDocument } from '../../src/kernels/notebook.ts';
+
+/** Strings that break naive quoting in one language or another. */
+const HOSTILE = [
+  '',
+  'plain',
+  `double " quote`,
+  `single ' quote`,
+  `'\\''`,
+  'back\\slash',
+  'trailing backslash \\',
+  '\\" escaped quote',
+  '\\u0041 not an escape',
+  'new\nline, cr\r, tab\t, nul \u0000, bell \u0007, del \u007f',
+  '$HOME ${HOME} $(echo pwned) `echo pwned` $$ $1',
+  '!! !-1 !$ history',
+  '@ARGV @{[ die "pwned" ]} %ENV',
+  '#{raise "pwned"} #@x',
+  '%s %(name)s %d {0} {}',
+  'unicode é ñ ü ß € ☃',
+  'astral 😀 𝄞',
+  'lone surrogate \ud800 end',
+  'line separators \u2028 \u2029 \u0085',
+  '""" \'\'\' triple',
+  '*/ /* --> <!-- </script>',
+];
+
+const REQUEST_VALUES: unknown[] = [
+  { body: HOSTILE.join('|'), args: { q: HOSTILE }, path: {}, headers: { 'If-None-Match': '"\\"abc\\""' } },
+  ...HOSTILE.map((s) => ({ s })),
+];
+
+/** The JSON texts handed to requestAssignment: Python layout (what requests use) and pretty-printed. */
+const JSON_TEXTS = [...REQUEST_VALUES.map((v) => pythonJsonDumps(v)), JSON.stringify(REQUEST_VALUES[0], null, 2)];
+
+function runInterpreter(command: string, args: string[], script: string): string {
+  const result = spawnSync(command, args, { input: script, encoding: 'utf8', timeout: 30_000 });
+  if (result.status !== 0) throw new Error(`${command} failed (${result.status}): ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Each language's value of REQUEST must parse to the same JSON as the text assigned. */
+function checkRoundTrip(language: string, printed: string[]): void {
+  assert.is(printed.length, JSON_TEXTS.length, `${language}: one line per case`);
+  JSON_TEXTS.forEach((json, i) => {
+    assert.equal(JSON.parse(printed[i]), JSON.parse(json), `${language}: case ${i} (${json.slice(0, 60)})`);
+    assert.match(printed[i], /^[\x20-\x7e]*$/, `${language}: the value is printable ASCII`);
+  });
+}
+
+const lines = (output: string) => output.split('\n').slice(0, -1);
+
+test('python3: REQUEST = "..." round-trips every hostile string', () => {
+  const script = JSON_TEXTS.map((json) => `${requestAssignment('python', json)}\nprint(REQUEST)`).join('\n');
+  checkRoundTrip('python', lines(runInterpreter('/usr/bin/python3', ['-'], script)));
+});
+
+test('python3: the default (unknown languages, R, Scala...) is the Python form, byte for byte the reference', () => {
+  const json = pythonJsonDumps({ body: '', args: {}, path: { person: 'a"b' }, headers: {} });
+  const expected = 'REQUEST = ' + JSON.stringify(json);
+  for (const language of [undefined, 'python', 'Python', 'scala', 'R', 'javascript', 'anything']) {
+    assert.is(requestAssignment(language, json), expected, String(language));
+  }
+  // json.dumps of the JSON text (what the reference writes) is the same literal.
+  const reference = runInterpreter('/usr/bin/python3', ['-c', 'import json,sys; print("REQUEST = " + json.dumps(sys.stdin.read()), end="")'], json);
+  assert.is(requestAssignment('python', json), reference);
+});
+
+test('bash: single-quoted, so $(...), backquotes and ! stay text, also with history expansion on', () => {
+  const script = ['set -o history -H', ...JSON_TEXTS.map((json) => `${requestAssignment('bash', json)}\nprintf '%s\\n' "$REQUEST"`)].join('\n');
+  checkRoundTrip('bash', lines(runInterpreter('/usr/bin/bash', ['-s'], script)));
+  assert.ok(requestAssignment('Bash', '{}').startsWith(`REQUEST='{`));
+});
+
+test('sh (dash): the same single-quoted form', () => {
+  if (!existsSync('/usr/bin/dash')) return;
+  const script = JSON_TEXTS.map((json) => `${requestAssignment('sh', json)}\nprintf '%s\\n' "$REQUEST"`).join('\n');
+  checkRoundTrip('dash', lines(runInterpreter('/usr/bin/dash', ['-s'], script)));
+});
+
+test('perl: my $REQUEST = \'...\' (no interpolation of $ and @)', () => {
+  const script = JSON_TEXTS.map((json) => `{ ${requestAssignment('perl', json)}; print "$REQUEST\\n"; }`).join('\n');
+  checkRoundTrip('perl', lines(runInterpreter('/usr/bin/perl', ['-w', '-'], script)));
+  assert.ok(requestAssignment('Perl', '{}').startsWith('my $REQUEST = '));
+});
+
+test('javascript: the assignment works in a sloppy node:vm context and in the built-in JavaScript kernel', async () => {
+  const context = vm.createContext({});
+  const printed = JSON_TEXTS.map((json) => vm.runInContext(`${requestAssignment('javascript', json)}; REQUEST`, context) as string);
+  checkRoundTrip('node:vm', printed);
+
+  const evaluator = new Evaluator({ stdout: () => {}, stderr: () => {}, display: () => {}, input: async () => '' });
+  const values: string[] = [];
+  for (const json of JSON_TEXTS) {
+    await evaluator.execute(requestAssignment('javascript', json));
+    values.push((await evaluator.execute('REQUEST')) as string);
+  }
+  checkRoundTrip('jskernel', values);
+  // A notebook that declared REQUEST itself (let) still sees each new value.
+  await evaluator.execute("let REQUEST = '{}'");
+  await evaluator.execute(requestAssignment('javascript', '{"a": 1}'));
+  assert.is(await evaluator.execute('REQUEST'), '{"a": 1}');
+});
+
+test('ruby and julia: forms without interpolation (no interpreter here: checked literally)', () => {
+  const json = '{"a": "#{x} $y \'q\' \\\\ \\""}';
+  assert.is(requestAssignment('ruby', json), `REQUEST = '{"a": "#{x} $y \\'q\\' \\\\\\\\ \\\\""}'`);
+  assert.is(requestAssignment('julia', json), 'REQUEST = "{\\"a\\": \\"#{x} \\$y \'q\' \\\\\\\\ \\\\\\"\\"}"');
+});
+
+test('comment tokens: # by default, // for JavaScript, Scala and the like, configurable per language', () => {
+  assert.is(commentPrefixFor(undefined), '#');
+  assert.is(commentPrefixFor('python'), '#');
+  assert.is(commentPrefixFor('bash'), '#');
+  assert.is(commentPrefixFor('scala'), '//');
+  assert.is(commentPrefixFor('javascript'), '//');
+  assert.is(commentPrefixFor('JavaScript'), '//', 'case-insensitive after the exact name');
+  assert.is(commentPrefixFor('typescript'), '//');
+  assert.is(commentPrefixFor('sql'), '--');
+  assert.is(commentPrefixFor('python', { python: '##' }), '##');
+  assert.is(commentPrefixFor('Python', { Python: '%%' }), '%%', 'the configured table wins, exact name first');
+  assert.is(commentPrefixFor('scala', { python: '##' }), '//', 'configuring one language keeps the defaults of the others');
+});
+
+test('the notebook language: language_info.name, else kernelspec.language', () => {
+  const notebook = (languageInfoName?: string, kernelspecLanguage?: string) =>
+    ({ uri: 'x', text: '', kernelName: undefined, languageInfoName, kernelspecLanguage, cells: [] }) as NotebookDocument;
+  assert.is(notebookLanguage(notebook('python', 'javascript')), 'python');
+  assert.is(notebookLanguage(notebook(undefined, 'javascript')), 'javascript');
+  assert.is(notebookLanguage(notebook()), undefined);
+});
+
+test('json.dumps layout: separators, ASCII escapes (lowercase hex, surrogate pairs), numbers kept as written', () => {
+  const value = { a: [1, 2.5, true, null], 'b c': { d: 'é😀\u007f"\\\n' }, e: {} , f: [] };
+  const expected = runInterpreter('/usr/bin/python3', ['-c', 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())), end="")'], JSON.stringify(value));
+  assert.is(pythonJsonDumps(value), expected);
+  assert.is(pythonJsonLayout('{ "n" : 12345678901234567890123 ,\n "x":1.0e5, "s":"a\\/b : , c" }'), '{"n": 12345678901234567890123, "x": 1.0e5, "s": "a\\/b : , c"}');
+  assert.is(pythonJsonDumps({ data: { 'text/plain': '2' } }), '{"data": {"text/plain": "2"}}');
+});
+
+test.run();
