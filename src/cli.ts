@@ -122,6 +122,13 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('uncaughtException', (err) => onInternalError('uncaught exception', err));
   process.on('unhandledRejection', (reason) => onInternalError('unhandled rejection', reason));
+  if (process.platform !== 'win32') {
+    // notebook-http: load the notebook again without a restart (a broken one leaves the old one serving).
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP received, reloading');
+      gateway.reload().catch((err: unknown) => log.error(`reload failed: ${message(err)}`));
+    });
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     try {
       process.on(signal, () => stop(signal));

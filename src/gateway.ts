@@ -1,26 +1,18 @@
-/** Wires the parts together: kernelspecs, kernels, the bridge and the HTTP server; start and graceful stop. */
+/** Wires the parts together for the chosen personality: kernels, the personality, the HTTP server; start and graceful stop. */
 import { randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
-import { CLOSE } from './bridge/connection.ts';
-import { Hubs } from './bridge/hubs.ts';
-import { Keepalive } from './bridge/keepalive.ts';
 import type { Config } from './config/options.ts';
 import { TokenCheck } from './http/auth.ts';
-import { createUpgradeHandler } from './http/channels.ts';
-import { kernelRoutes } from './http/kernels.ts';
-import { kernelSpecRoutes } from './http/kernelspecs.ts';
-import { sendJson } from './http/errors.ts';
-import type { Route } from './http/router.ts';
 import { createHttpServer, createRequestHandler, listen } from './http/server.ts';
-import { sessionRoutes } from './http/sessions.ts';
+import { jupyterWebsocketApi } from './http/websocket-api.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
 import { ProvisionerRegistry } from './kernels/provisioners/provisioner.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
-import { SessionManager } from './kernels/sessions.ts';
 import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
 import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
 import type { Logger } from './log.ts';
+import { notebookHttpApi } from './notebook-http/face.ts';
 import { kernelSearchPath, runtimeDir } from './paths.ts';
 import { VERSION } from './version.ts';
 
@@ -28,73 +20,72 @@ export interface Gateway {
   /** The address it serves, with base_url (and no token). */
   url: string;
   manager: KernelManager;
+  /** Reload what the personality serves (notebook-http: the notebook), if it can. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const { manager, specs, connectionFiles } = await createKernels(config, log);
-  const sessions = new SessionManager(manager);
-  const hubs = new Hubs({
-    log,
-    offlineLimitBytes: config.offlineBufferBytes,
-    clientBufferBytes: config.clientBufferBytes,
-    kernelBufferBytes: config.kernelBufferBytes,
-  });
-  manager.connectionsOf = (id) => hubs.connectionsOf(id);
-  manager.addedListeners.add((kernel) => hubs.add(kernel));
-
-  const token = config.authToken ?? randomBytes(24).toString('hex');
-  if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
-  const tokenCheck = token ? new TokenCheck(token) : undefined;
-
-  const routes: Route[] = [
-    { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
-    ...kernelRoutes(manager, config, tokenCheck !== undefined),
-    ...sessionRoutes(sessions, config, tokenCheck !== undefined),
-    ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
-  ];
-  const server = createHttpServer(config, createRequestHandler({ config, log, tokenCheck, routes }));
-  const keepalive = new Keepalive(config.wsPingInterval, log);
-  const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive });
-  server.on('upgrade', onUpgrade);
-
-  const port = await listen(server, config, log);
-  const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
-  const url = `${config.certfile || config.clientCa ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
-  log.info(`kernelgateway ${VERSION} is available at ${url}`);
-  if (config.authToken === undefined) {
-    // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
-    log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
-  }
-
+  const notebookHttp = config.api === 'notebook-http';
+  const { manager, specs, connectionFiles } = await createKernels(config, log, notebookHttp);
   // Whatever way the process ends, no kernel process and no connection file outlives it.
   const killKernels = () => {
     manager.killAll();
     connectionFiles.close();
   };
   process.on('exit', killKernels);
-  manager.fillPool();
+
+  const token = config.authToken ?? randomBytes(24).toString('hex');
+  if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
+  const tokenCheck = token ? new TokenCheck(token) : undefined;
+  const personality = notebookHttp
+    ? notebookHttpApi(config, log, manager, tokenCheck)
+    : jupyterWebsocketApi(config, log, manager, specs, tokenCheck);
+  const server = createHttpServer(config, createRequestHandler(config, log, personality.serve));
+  if (personality.onUpgrade) server.on('upgrade', personality.onUpgrade);
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       log.info('Shutting down: stopping all kernels');
-      keepalive.stop();
-      hubs.closeAll(CLOSE.goingAway, 'gateway shutting down');
+      await personality.close();
       await manager.shutdownAll();
       connectionFiles.close();
-      wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       process.off('exit', killKernels);
     })());
-  return { url, manager, close };
+
+  const port = await listen(server, config, log);
+  try {
+    // notebook-http: requests that come now wait for its kernels; the address is announced when they are ready.
+    await personality.ready;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
+  const url = `${config.certfile || config.clientCa ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
+  log.info(`kernelgateway ${VERSION} is available at ${url}${notebookHttp ? ` (notebook-http: ${config.seedUri})` : ''}`);
+  if (config.authToken === undefined) {
+    // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
+    log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
+  }
+  if (!notebookHttp) manager.fillPool();
+  const reload = async () => {
+    if (personality.reload) await personality.reload();
+    else log.info('SIGHUP: nothing to reload (the jupyter-websocket personality reads its kernelspecs on every request)');
+  };
+  return { url, manager, reload, close };
 }
 
-/** Kernelspecs, the seed notebook, provisioners and the kernel manager. */
-async function createKernels(config: Config, log: Logger) {
+/**
+ * Kernelspecs, the seed notebook, provisioners and the kernel manager. For notebook-http the notebook
+ * is the service, not a seed, and the personality keeps its own pool.
+ */
+async function createKernels(config: Config, log: Logger, notebookHttp: boolean) {
   const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
-  const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
+  const seed = config.seedUri && !notebookHttp ? await loadSeed(config, specs) : undefined;
   // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
   // per context would cap the gateway near 250 kernels.
   zmq.context.maxSockets = Math.min(zmq.context.maxSocketsLimit, 32_768);
@@ -117,7 +108,7 @@ async function createKernels(config: Config, log: Logger) {
     envWhitelist: config.envWhitelist,
     envProcessWhitelist: config.envProcessWhitelist,
     seed,
-    prespawnCount: config.prespawnCount,
+    prespawnCount: notebookHttp ? 0 : config.prespawnCount,
     cull: {
       idleTimeout: config.cullIdleTimeout,
       interval: config.cullInterval,

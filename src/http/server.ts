@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config/options.ts';
 import type { Logger } from '../log.ts';
 import type { TokenCheck } from './auth.ts';
@@ -28,31 +29,38 @@ export function checkListingAllowed(what: 'kernels' | 'sessions', authOn: boolea
   }
 }
 
-export interface RouterOptions {
-  config: Config;
-  log: Logger;
-  /** undefined when auth is off. */
-  tokenCheck: TokenCheck | undefined;
-  routes: Route[];
-}
-
 /** The gate of the pipeline, from the configuration. */
 export function gateOf(config: Config, tokenCheck: TokenCheck | undefined): Gate {
   return { baseUrl: config.baseUrl, allowOrigin: config.allowOrigin, tokenCheck };
 }
 
-/** The request handler for node:http. Paths outside base_url, unknown paths and methods get JSON errors. */
-export function createRequestHandler(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { config, log, routes } = options;
-  const cors = corsHeaders(config);
-  const gate = gateOf(config, options.tokenCheck);
+/** Serves one request; throws HttpError (or anything) to have it answered as JSON. */
+export type Serve = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** What a personality gives the HTTP server: how it serves requests (and upgrades), and its life. */
+export interface Personality {
+  serve: Serve;
+  onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Settles when it can serve (notebook-http: its kernels are seeded); rejects when it cannot. */
+  ready: Promise<void>;
+  /** Reload what it serves (notebook-http: SIGHUP). */
+  reload?(): Promise<void>;
+  /** Stop serving; the kernels are stopped after this. */
+  close(): Promise<void>;
+}
+
+/**
+ * The request handler for node:http around `serve`: an access line at DEBUG, every error answered as
+ * JSON, a client that went away answered with nothing.
+ */
+export function createRequestHandler(config: Config, log: Logger, serve: Serve): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const started = Date.now();
     res.once('finish', () => {
       if (log.level !== 'DEBUG') return;
       log.debug(`${req.method} ${redactUrl(req.url)} ${res.statusCode} (client ${clientAddress(req, config.trustXheaders)}, ${Date.now() - started} ms)`);
     });
-    void handle(req, res).catch((error: unknown) => {
+    void serve(req, res).catch((error: unknown) => {
       if (error instanceof HttpError) return sendError(res, error);
       if (req.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET' || (error as Error).name === 'AbortError') {
         // The client went away in the middle of its request: routine, nothing to answer.
@@ -64,8 +72,13 @@ export function createRequestHandler(options: RouterOptions): (req: IncomingMess
       sendError(res, new HttpError(500, `Unknown server error: ${errorMessage(error)}`));
     });
   };
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The REST face: CORS, preflight, the pipeline, then the routing table. Unknown paths and methods get 404/405. */
+export function serveRoutes(config: Config, tokenCheck: TokenCheck | undefined, routes: readonly Route[]): Serve {
+  const cors = corsHeaders(config);
+  const gate = gateOf(config, tokenCheck);
+  return async (req, res) => {
     applyCors(res, cors);
     // Preflight needs no token: browsers never send credentials with it.
     if (req.method === 'OPTIONS') {
@@ -75,7 +88,7 @@ export function createRequestHandler(options: RouterOptions): (req: IncomingMess
     const { url, path, authenticated } = admit(req, gate);
     const { route, params } = findRoute(routes, req.method ?? 'GET', path, url.pathname);
     await route.handler({ req, res, url, params, authenticated });
-  }
+  };
 }
 
 /** An http server, or https when a certificate (or a client CA) is configured. */

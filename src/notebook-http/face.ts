@@ -1,0 +1,64 @@
+/**
+ * The notebook-http personality wired to the gateway: requests below base_url go to the notebook's
+ * service (personality.ts) once its kernels are seeded (requests that come earlier wait for them);
+ * everything else is a JSON 404. No jupyter-websocket route exists in this mode.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Config } from '../config/options.ts';
+import type { TokenCheck } from '../http/auth.ts';
+import { corsHeaders } from '../http/cors.ts';
+import { HttpError } from '../http/errors.ts';
+import { requestUrl } from '../http/request.ts';
+import type { Personality } from '../http/server.ts';
+import type { KernelManager } from '../kernels/manager.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import { managedKernels } from './kernel-source.ts';
+import { createNotebookHttpPersonality, type NotebookHttpPersonality } from './personality.ts';
+
+/** The path below base_url as the notebook's routes see it: with its leading slash, still encoded, a trailing slash kept. */
+function pathBelowBase(pathname: string, baseUrl: string): string | undefined {
+  if (pathname.startsWith(baseUrl)) return `/${pathname.slice(baseUrl.length)}`;
+  if (`${pathname}/` === baseUrl) return '/';
+  return undefined;
+}
+
+export function notebookHttpApi(config: Config, log: Logger, manager: KernelManager, tokenCheck: TokenCheck | undefined): Personality {
+  const starting: Promise<NotebookHttpPersonality> = createNotebookHttpPersonality({
+    seedUri: config.seedUri,
+    cellParser: config.cellParser,
+    commentPrefixes: config.commentPrefix,
+    allowNotebookDownload: config.allowNotebookDownload,
+    staticPath: config.staticPath || undefined,
+    prespawnCount: config.prespawnCount,
+    requestTimeoutMs: config.requestTimeout * 1000,
+    maxQueuedRequests: config.maxQueuedRequests,
+    kernels: managedKernels(manager),
+    isAuthorized: tokenCheck ? (req: IncomingMessage, url: URL) => tokenCheck.acceptsRequest(req, url) : undefined,
+    corsHeaders: corsHeaders(config),
+    log,
+  });
+  // Nobody may be left waiting on a promise that rejected unseen: ready reports it.
+  starting.catch(() => undefined);
+  return {
+    ready: starting.then(() => undefined),
+    async serve(req, res) {
+      const url = requestUrl(req);
+      const path = pathBelowBase(url.pathname, config.baseUrl);
+      if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${config.baseUrl}`);
+      const personality = await starting.catch((error: unknown) => {
+        throw new HttpError(503, `the notebook could not be served: ${errorMessage(error)}`);
+      });
+      if (!(await personality.handle(req, res, path))) throw new HttpError(404, `Not found: ${url.pathname}`);
+    },
+    async reload() {
+      const personality = await starting;
+      const result = await personality.reload();
+      if (result.reloaded) log.info(`notebook ${config.seedUri} reloaded`);
+      else log.error(`the notebook ${config.seedUri} was not reloaded (the previous one keeps serving): ${errorMessage(result.error)}`);
+    },
+    async close() {
+      const personality = await starting.catch(() => undefined);
+      await personality?.close();
+    },
+  };
+}
