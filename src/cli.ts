@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<void> {
   const { config, errors, warnings, configFiles } = resolved;
   if (errors.length > 0) return reportErrors(errors);
 
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, process.stderr, { format: config.logFormat });
   for (const file of configFiles) log.info(`Config file: ${file}`);
   for (const w of warnings) log.warn(w);
 

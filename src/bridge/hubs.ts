@@ -23,6 +23,13 @@ export class Hubs {
     return this.#hubs.get(kernelId)?.connectionCount ?? 0;
   }
 
+  /** Open connections of every kernel, by protocol. */
+  connectionsByProtocol(): Record<string, number> {
+    const counts: Record<string, number> = { v1: 0, json: 0 };
+    for (const hub of this.#hubs.values()) hub.countByProtocol(counts);
+    return counts;
+  }
+
   closeAll(code: number, reason: string): void {
     for (const hub of this.#hubs.values()) hub.closeAll(code, reason);
   }

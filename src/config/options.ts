@@ -4,7 +4,7 @@
  * Parsing lives beside it: values.ts (one value), argv.ts (the command line), files.ts (config
  * files), resolve.ts (precedence).
  */
-import type { LogLevel } from '../log.ts';
+import { LOG_FORMATS, type LogFormat, type LogLevel } from '../log.ts';
 import { CONFIG_FILE_NAME } from '../paths.ts';
 import { CELL_PARSER_NAMES, cellParserByName, type CellParserName } from '../notebook-http/cell-parser.ts';
 import { checkDirectory, checkReadableFile, normalizeBaseUrl } from './values.ts';
@@ -44,6 +44,10 @@ export interface Config {
   /** Allow GET /api/kernels without a token. */
   listKernels: boolean;
   logLevel: LogLevel;
+  /** text: `[L date KernelGateway] message` lines; json: one JSON object per line. */
+  logFormat: LogFormat;
+  /** Serve GET /metrics without the token (for a scraper inside a trusted network). */
+  metricsNoAuth: boolean;
   /** Seconds a kernel may take to answer its first kernel_info before clients are let in anyway. */
   kernelInfoTimeout: number;
   /** Largest WebSocket frame accepted from a client, bytes. */
@@ -119,6 +123,8 @@ export const DEFAULTS: Config = {
   defaultKernelName: '',
   listKernels: false,
   logLevel: 'INFO',
+  logFormat: 'text',
+  metricsNoAuth: false,
   kernelInfoTimeout: 60,
   maxMessageSize: 64 * 1024 * 1024,
   offlineBufferBytes: 256 * 1024 * 1024,
@@ -189,10 +195,6 @@ export const CONFIG_SECTIONS = ['KernelGatewayApp', 'JupyterWebsocketPersonality
 const MAX_TIMER_SECONDS = Math.floor(2 ** 31 / 1000) - 1;
 
 export const optionTable: readonly OptionSpec[] = [
-  { key: 'api', trait: 'api', classes: APP, flag: '--api', env: 'KG_API', type: 'string',
-    check: (v) => (PERSONALITY_NAMES[v.trim()] ? undefined : `is not a personality; expected one of ${Object.keys(PERSONALITY_NAMES).join(', ')}`),
-    normalize: (v) => PERSONALITY_NAMES[v.trim()],
-    help: 'Personality: jupyter-websocket (the kernel API) or notebook-http (a notebook served as HTTP endpoints)' },
   { key: 'ip', trait: 'ip', classes: APP, flag: '--ip', env: 'KG_IP', type: 'string', help: 'Interface to listen on',
     // Node (like tornado) treats an empty host as "all interfaces": too easy to do by accident.
     check: (v) => (v.trim() === '' ? 'is empty; expected an address such as 127.0.0.1, 0.0.0.0 or ::' : undefined) },
@@ -226,6 +228,12 @@ export const optionTable: readonly OptionSpec[] = [
     flag: '--list-kernels', env: 'KG_LIST_KERNELS', type: 'bool', help: 'Allow listing kernels and sessions' },
   { key: 'logLevel', trait: 'log_level', classes: ['KernelGatewayApp', 'Application'], flag: '--log-level',
     type: 'loglevel', help: 'DEBUG, INFO, WARN, ERROR or CRITICAL (or 10..50)' },
+  { key: 'logFormat', trait: 'log_format', classes: APP, flag: '--log-format', env: 'KG_LOG_FORMAT', type: 'string',
+    check: (v) => ((LOG_FORMATS as readonly string[]).includes(v.trim().toLowerCase()) ? undefined : `is not a log format; expected ${LOG_FORMATS.join(' or ')}`),
+    normalize: (v) => v.trim().toLowerCase(),
+    help: 'text (one readable line per event) or json (one JSON object per line, for log collectors)' },
+  { key: 'metricsNoAuth', trait: 'metrics_no_auth', classes: APP, flag: '--metrics-no-auth', env: 'KG_METRICS_NO_AUTH',
+    type: 'bool', help: 'Serve GET /metrics without the token (for a scraper on a trusted network)' },
   { key: 'kernelInfoTimeout', trait: 'kernel_info_timeout', classes: KERNEL_MANAGER, flag: '--kernel-info-timeout',
     env: 'KG_KERNEL_INFO_TIMEOUT', type: 'int', min: 1, max: MAX_TIMER_SECONDS,
     help: 'Seconds to wait for a new kernel’s first kernel_info' },
@@ -277,6 +285,10 @@ export const optionTable: readonly OptionSpec[] = [
   { key: 'kernelStartupTimeout', trait: 'kernel_startup_timeout', classes: APP, flag: '--kernel-startup-timeout',
     env: 'KG_KERNEL_STARTUP_TIMEOUT', type: 'int', min: 1, max: MAX_TIMER_SECONDS,
     help: 'Seconds a new kernel has to answer kernel_info before its start fails' },
+  { key: 'api', trait: 'api', classes: APP, flag: '--api', env: 'KG_API', type: 'string',
+    check: (v) => (PERSONALITY_NAMES[v.trim()] ? undefined : `is not a personality; expected one of ${Object.keys(PERSONALITY_NAMES).join(', ')}`),
+    normalize: (v) => PERSONALITY_NAMES[v.trim()],
+    help: 'Personality: jupyter-websocket (the kernel API) or notebook-http (a notebook served as HTTP endpoints)' },
   { key: 'cellParser', trait: 'cell_parser', classes: NOTEBOOK_HTTP, flag: '--cell-parser', env: 'KG_CELL_PARSER', type: 'string',
     check: (v) => (cellParserByName(v) ? undefined : `is not a cell parser; expected one of ${CELL_PARSER_NAMES.join(', ')}`),
     normalize: (v) => cellParserByName(v)!,

@@ -20,9 +20,14 @@ import { errorDetail, errorMessage } from '../log.ts';
 import { admit } from './pipeline.ts';
 import { redactUrl } from './request.ts';
 import { KERNEL_ID } from './router.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 import { gateOf } from './server.ts';
 
 const CHANNELS_PATH = new RegExp(`^api/kernels/${KERNEL_ID}/channels$`);
+const CHANNELS_ROUTE = '/api/kernels/{id}/channels';
+/** Upgrades that became WebSockets, and the status of refused ones (a socket's close counts it). */
+const upgraded = new WeakSet<object>();
+const refusedWith = new WeakMap<object, number>();
 
 export interface ChannelsOptions {
   config: Config;
@@ -48,22 +53,33 @@ export function createUpgradeHandler(options: ChannelsOptions): {
     handleProtocols: (protocols) => (protocols.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
   });
 
+  const counted = (started: number, status: number) => {
+    metrics.httpRequests.labels({ method: 'GET', route: CHANNELS_ROUTE, status: String(status) }).inc();
+    metrics.httpSeconds.labels({ method: 'GET', route: CHANNELS_ROUTE }).observe((performance.now() - started) / 1000);
+  };
+
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
+    const started = performance.now();
+    socket.once('close', () => {
+      if (!upgraded.has(socket)) counted(started, refusedWith.get(socket) ?? 499);
+    });
     // Nothing a client sends may throw out of this event handler: that would take the gateway down.
     try {
-      upgrade(req, socket, head);
+      upgrade(req, socket, head, started);
     } catch (error) {
       if (error instanceof HttpError) {
         log.debug(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${error.status} ${error.message}`);
+        refusedWith.set(socket, error.status);
         return refuseUpgrade(socket, error);
       }
+      refusedWith.set(socket, 400);
       log.warn(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${errorMessage(error)}`);
       refuseUpgrade(socket, new HttpError(400, `Bad request: ${errorMessage(error)}`));
     }
   };
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, started: number): void => {
     const { url, path } = admit(req, gate);
     const match = CHANNELS_PATH.exec(path);
     if (!match) throw new HttpError(404, `No WebSocket endpoint at ${url.pathname}`);
@@ -87,10 +103,15 @@ export function createUpgradeHandler(options: ChannelsOptions): {
       .whenReady()
       .then(() => {
         if (socket.destroyed) return;
-        if (hubFor(kernelId) !== hub || hub.kernel.gone) return refuseUpgrade(socket, new HttpError(404, `Kernel does not exist: ${kernelId}`));
+        if (hubFor(kernelId) !== hub || hub.kernel.gone) {
+          refusedWith.set(socket, 404);
+          return refuseUpgrade(socket, new HttpError(404, `Kernel does not exist: ${kernelId}`));
+        }
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+          upgraded.add(socket);
+          counted(started, 101);
           // Before anything else: an 'error' event with no listener would take the process down.
-          ws.on('error', (error) => log.debug(`kernel ${kernelId}: session ${sessionId}: ${error.message}`));
+          ws.on('error', (error) => log.debug(`kernel ${kernelId}: session ${sessionId}: ${error.message}`, { kernel_id: kernelId, session_id: sessionId }));
           const protocol = ws.protocol === V1_PROTOCOL ? 'v1' : 'json';
           try {
             keepalive.add(hub.connect(ws, protocol, sessionId));
@@ -99,7 +120,7 @@ export function createUpgradeHandler(options: ChannelsOptions): {
             ws.close(CLOSE.internalError, 'could not connect to the kernel');
             return;
           }
-          log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`);
+          log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`, { kernel_id: kernelId, session_id: sessionId, protocol });
         });
       })
       .catch((error: Error) => {

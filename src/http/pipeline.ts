@@ -23,8 +23,11 @@ export interface Admitted {
   authenticated: boolean;
 }
 
-/** Where the request goes, or the HttpError that refuses it. `preflight` stops before origin and token. */
-export function admit(req: IncomingMessage, gate: Gate, preflight = false): Admitted {
+/**
+ * Where the request goes, or the HttpError that refuses it. `preflight` stops before origin and token;
+ * `open(path)` says which paths need no token.
+ */
+export function admit(req: IncomingMessage, gate: Gate, preflight = false, open?: (path: string) => boolean): Admitted {
   const url = requestUrl(req);
   const path = stripBase(url.pathname, gate.baseUrl);
   if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${gate.baseUrl}`);
@@ -33,7 +36,7 @@ export function admit(req: IncomingMessage, gate: Gate, preflight = false): Admi
     throw new HttpError(403, `Cross-origin request from ${req.headers.origin} is not allowed (see --allow-origin)`);
   }
   const authenticated = gate.tokenCheck ? gate.tokenCheck.acceptsRequest(req, url) : false;
-  if (gate.tokenCheck && !authenticated) {
+  if (gate.tokenCheck && !authenticated && !open?.(path)) {
     throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
   }
   return { url, path, authenticated };

@@ -17,7 +17,32 @@ export interface Route {
   /** Matched against the path below base_url, without the leading slash (e.g. `api/kernels`). */
   pattern: RegExp;
   handler: (ctx: RequestContext) => Promise<void> | void;
+  /** Served without the token (still under base_url and from an allowed origin). */
+  open?: boolean;
 }
+
+const templates = new WeakMap<RegExp, string>();
+
+/** The route as a template for metrics and logs: `/api/kernels/{id}/interrupt`. */
+export function routeTemplate(route: Route): string {
+  let template = templates.get(route.pattern);
+  if (template === undefined) {
+    template =
+      '/' +
+      route.pattern.source
+        .replace(/^\^/, '')
+        .replace(/\$$/, '')
+        .replaceAll(KERNEL_ID, '{id}')
+        .replace(/\((?:[^()]|\([^()]*\))*\)/g, '{param}')
+        .replaceAll('\\/', '/')
+        .replaceAll('\\', '');
+    templates.set(route.pattern, template);
+  }
+  return template;
+}
+
+/** The route template a response answered (set when a route matched), for metrics and the access log. */
+export const routeOfResponse = new WeakMap<object, string>();
 
 /** A kernel (or session) id as Jupyter Server routes it. */
 export const KERNEL_ID = String.raw`(\w+-\w+-\w+-\w+-\w+)`;

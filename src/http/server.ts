@@ -15,8 +15,9 @@ import { applyCors, corsHeaders } from './cors.ts';
 import { HttpError, sendEmpty, sendError } from './errors.ts';
 import { errorDetail, errorMessage } from '../log.ts';
 import { admit, type Gate } from './pipeline.ts';
-import { clientAddress, redactUrl } from './request.ts';
-import { findRoute, type Route } from './router.ts';
+import { clientAddress, redactUrl, requestUrl, stripBase } from './request.ts';
+import { findRoute, routeOfResponse, routeTemplate, type Route } from './router.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 
 /**
@@ -55,10 +56,19 @@ export interface Personality {
  */
 export function createRequestHandler(config: Config, log: Logger, serve: Serve): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const started = Date.now();
+    const started = performance.now();
     res.once('finish', () => {
+      const route = routeOfResponse.get(res) ?? 'unmatched';
+      const method = req.method ?? 'GET';
+      const seconds = (performance.now() - started) / 1000;
+      metrics.httpRequests.labels({ method, route, status: String(res.statusCode) }).inc();
+      metrics.httpSeconds.labels({ method, route }).observe(seconds);
       if (log.level !== 'DEBUG') return;
-      log.debug(`${req.method} ${redactUrl(req.url)} ${res.statusCode} (client ${clientAddress(req, config.trustXheaders)}, ${Date.now() - started} ms)`);
+      const client = clientAddress(req, config.trustXheaders);
+      const ms = Math.round(seconds * 1000);
+      log.debug(`${method} ${redactUrl(req.url)} ${res.statusCode} (client ${client}, ${ms} ms)`, {
+        method, route, status: res.statusCode, duration_ms: ms, client,
+      });
     });
     void serve(req, res).catch((error: unknown) => {
       if (error instanceof HttpError) return sendError(res, error);
@@ -78,6 +88,18 @@ export function createRequestHandler(config: Config, log: Logger, serve: Serve):
 export function serveRoutes(config: Config, tokenCheck: TokenCheck | undefined, routes: readonly Route[]): Serve {
   const cors = corsHeaders(config);
   const gate = gateOf(config, tokenCheck);
+  const openRoutes = routes.filter((route) => route.open);
+  const open = (path: string) => openRoutes.some((route) => route.pattern.test(path));
+  /** A refused request (401, 403) is still counted under the route it asked for. */
+  const labelRefusal = (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const path = stripBase(requestUrl(req).pathname, config.baseUrl);
+      const route = path === undefined ? undefined : routes.find((r) => r.pattern.test(path));
+      if (route) routeOfResponse.set(res, routeTemplate(route));
+    } catch {
+      // Unparsable: it stays unmatched.
+    }
+  };
   return async (req, res) => {
     applyCors(res, cors);
     // Preflight needs no token: browsers never send credentials with it.
@@ -85,8 +107,16 @@ export function serveRoutes(config: Config, tokenCheck: TokenCheck | undefined, 
       admit(req, gate, true);
       return sendEmpty(res, 204);
     }
-    const { url, path, authenticated } = admit(req, gate);
+    let admitted;
+    try {
+      admitted = admit(req, gate, false, open);
+    } catch (error) {
+      labelRefusal(req, res);
+      throw error;
+    }
+    const { url, path, authenticated } = admitted;
     const { route, params } = findRoute(routes, req.method ?? 'GET', path, url.pathname);
+    routeOfResponse.set(res, routeTemplate(route));
     await route.handler({ req, res, url, params, authenticated });
   };
 }

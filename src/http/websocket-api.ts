@@ -13,6 +13,8 @@ import type { Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import type { TokenCheck } from './auth.ts';
 import { createUpgradeHandler } from './channels.ts';
+import { metricsRoute, statusRoute } from './observability.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 import { sendJson } from './errors.ts';
 import { kernelRoutes } from './kernels.ts';
 import { kernelSpecRoutes } from './kernelspecs.ts';
@@ -30,16 +32,37 @@ export function jupyterWebsocketApi(config: Config, log: Logger, manager: Kernel
   });
   manager.connectionsOf = (id) => hubs.connectionsOf(id);
   manager.addedListeners.add((kernel) => hubs.add(kernel));
+  const started = new Date();
+  let apiActivity = started;
+  metrics.registry.onCollect(() => {
+    metrics.kernels.reset();
+    for (const kernel of manager.list()) metrics.kernels.labels({ kernelspec: kernel.name, state: kernel.executionState }).inc();
+    metrics.pool.labels().set(manager.poolSize);
+    for (const [protocol, count] of Object.entries(hubs.connectionsByProtocol())) metrics.websockets.labels({ protocol }).set(count);
+  });
+  const status = statusRoute({
+    started,
+    lastActivity: () => new Date(Math.max(apiActivity.getTime(), ...manager.list().map((k) => k.lastActivity.getTime()))),
+    connections: () => manager.list().reduce((sum, kernel) => sum + hubs.connectionsOf(kernel.id), 0),
+    kernels: () => manager.list().length,
+  });
   const routes: Route[] = [
     { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
+    status,
+    metricsRoute(config),
     ...kernelRoutes(manager, config, tokenCheck !== undefined),
     ...sessionRoutes(sessions, config, tokenCheck !== undefined),
     ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
   ];
   const keepalive = new Keepalive(config.wsPingInterval, log);
   const { onUpgrade, wss } = createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive });
+  const serve = serveRoutes(config, tokenCheck, routes);
   return {
-    serve: serveRoutes(config, tokenCheck, routes),
+    serve: (req, res) => {
+      // Jupyter Server's last_activity: the API counts, except reading the status itself.
+      if (!req.url?.includes('/api/status')) apiActivity = new Date();
+      return serve(req, res);
+    },
     onUpgrade,
     ready: Promise.resolve(),
     // Clients are told the gateway goes (1001) before their kernels are stopped.

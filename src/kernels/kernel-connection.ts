@@ -10,6 +10,7 @@ import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from
 import type { KernelMessage } from './kernel-message.ts';
 import { KernelSockets, type KernelChannel } from './kernel-sockets.ts';
 import { parentOf, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export interface KernelConnectionOptions {
   kernelId: string;
@@ -111,6 +112,9 @@ export class KernelConnection {
 
   #onMessage(channel: KernelChannel, frames: Buffer[]): void {
     if (channel === 'iopub') this.lastIopubAt = Date.now();
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.length;
+    metrics.count('from_kernel', channel, bytes);
     const message = this.#read(channel, frames);
     if (!message) return;
     const parent = parentOf(message);

@@ -16,6 +16,7 @@ import type { KernelMessage, KernelModel } from './kernel-message.ts';
 import type { ExitStatus, KernelProvisioner, LaunchedProcess } from './provisioners/provisioner.ts';
 import type { RequestChannel, RequestHeader, Requester } from './requests.ts';
 import type { KernelSpec } from './specs.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type { KernelMessage, KernelModel } from './kernel-message.ts';
 export type { Requester, RequestChannel, RequestHeader } from './requests.ts';
@@ -69,7 +70,7 @@ export class Kernel {
     this.spec = options.spec;
     this.provisioner = options.provisioner;
     this.#options = options;
-    this.#log = options.log;
+    this.#log = options.log.with({ kernel_id: options.id, kernelspec: options.spec.name });
     this.#connection = new KernelConnection({
       kernelId: this.id,
       log: this.#log,
@@ -143,6 +144,7 @@ export class Kernel {
   restart(): Promise<void> {
     return this.#serially(async () => {
       if (this.#gone) throw new Error(`kernel ${this.id} is shut down`);
+      metrics.kernelRestarts.labels({ kernelspec: this.name, cause: 'requested' }).inc();
       const wasReady = this.ready;
       // From here on, client messages wait for the new process instead of reaching the dying one.
       this.#setNotReady();
@@ -247,6 +249,7 @@ export class Kernel {
       return this.#die(`kernel died ${RESTART_LIMIT + 1} times in a row${tail ? `; last output:\n${tail}` : ''}`);
     }
     this.executionState = 'restarting';
+    metrics.kernelRestarts.labels({ kernelspec: this.name, cause: 'auto' }).inc();
     this.#emit('restarting');
     this.#connection.disconnect('died');
     this.#log.info(`kernel ${this.id} restarting (attempt ${this.#restartCount} of ${RESTART_LIMIT})`);

@@ -12,6 +12,7 @@ import type { ProvisionerRegistry } from './provisioners/provisioner.ts';
 import { runSeed, seedApplies, type SeedNotebook } from './seed.ts';
 import { defaultKernelName, type KernelSpecStore } from './specs.ts';
 import { kernelBaseEnv, kernelWorkingDir } from './start-request.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError } from './errors.ts';
 
@@ -107,6 +108,11 @@ export class KernelManager {
   }
 
   /** Kernels running or starting, the pool included: what max_kernels limits. */
+  /** Prespawned kernels ready to be handed out. */
+  get poolSize(): number {
+    return this.#pool.length;
+  }
+
   get count(): number {
     return this.#kernels.size + this.#pool.length + this.#pending;
   }
@@ -289,6 +295,8 @@ export class KernelManager {
       kernelInfoTimeout: this.#options.kernelInfoTimeout,
     });
     this.#starting.add(kernel);
+    const started = performance.now();
+    let ok = false;
     try {
       await kernel.start();
       const timeout = this.#options.kernelStartupTimeout ?? 60;
@@ -307,8 +315,12 @@ export class KernelManager {
           throw new KernelStartError(errorMessage(error));
         }
       }
+      ok = true;
+      metrics.kernelStarts.labels({ kernelspec: name }).inc();
+      metrics.kernelStartSeconds.labels({ kernelspec: name }).observe((performance.now() - started) / 1000);
       return kernel;
     } finally {
+      if (!ok) metrics.kernelStartFailures.labels({ kernelspec: name }).inc();
       this.#starting.delete(kernel);
     }
   }

@@ -19,6 +19,7 @@ import type { Channel, MessageHeader, RawMessage } from '../messaging/message.ts
 import { type MessageFactory, serializeFrames, type Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { RoundRobin } from './round-robin.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type RequestChannel = 'shell' | 'control' | 'stdin';
 export const REQUEST_CHANNELS: readonly RequestChannel[] = ['shell', 'control', 'stdin'];
@@ -161,6 +162,7 @@ export class RequestRouter {
     const item = this.#queues[channel].next();
     if (!item) return undefined;
     this.#account(item.requester, -item.bytes);
+    metrics.count('to_kernel', channel, item.bytes);
     if (channel !== 'stdin' && item.header.msg_type.endsWith('_request')) {
       this.#remember(channel, item.header, item.message.header, item.requester, generation);
     }

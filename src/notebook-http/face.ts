@@ -3,7 +3,9 @@
  * service (personality.ts) once its kernels are seeded (requests that come earlier wait for them);
  * everything else is a JSON 404. No jupyter-websocket route exists in this mode.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { metrics } from '../metrics/gateway-metrics.ts';
+import { CONTENT_TYPE } from '../metrics/registry.ts';
 import type { Config } from '../config/options.ts';
 import type { TokenCheck } from '../http/auth.ts';
 import { corsHeaders } from '../http/cors.ts';
@@ -37,6 +39,15 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
     corsHeaders: corsHeaders(config),
     log,
   });
+  metrics.watchEventLoop();
+  const serveMetrics = (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    if (tokenCheck && !config.metricsNoAuth && !tokenCheck.acceptsRequest(req, url)) {
+      throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
+    }
+    const body = Buffer.from(metrics.registry.render(), 'utf8');
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPE, 'Content-Length': body.length });
+    res.end(body);
+  };
   // Nobody may be left waiting on a promise that rejected unseen: ready reports it.
   starting.catch(() => undefined);
   return {
@@ -45,6 +56,7 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
       const url = requestUrl(req);
       const path = pathBelowBase(url.pathname, config.baseUrl);
       if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${config.baseUrl}`);
+      if (path === '/metrics' && req.method === 'GET') return serveMetrics(req, res, url);
       const personality = await starting.catch((error: unknown) => {
         throw new HttpError(503, `the notebook could not be served: ${errorMessage(error)}`);
       });

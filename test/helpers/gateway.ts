@@ -296,7 +296,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
     }
     await sleep(25);
   }
-  const loggedUrl = match[1].replace(/[.,;)\]'"]+$/, '');
+  const loggedUrl = match[1].replace(/[.,;)\]'"}]+$/, '');
   const parsed = new URL(loggedUrl);
   // A generated token is logged in a URL (possibly on a line after the "is available at" one).
   let tokenUrl: string | undefined;
@@ -305,7 +305,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
     const until = Date.now() + 3000;
     let m: RegExpMatchArray | null;
     while (!(m = stderr.match(tokenUrlRe)) && Date.now() < until && !exitInfo) await sleep(25);
-    tokenUrl = m?.[1].replace(/[.,;)\]'"]+$/, '');
+    tokenUrl = m?.[1].replace(/[.,;)\]'"}]+$/, '');
   } else {
     tokenUrl = stderr.match(tokenUrlRe)?.[1];
   }

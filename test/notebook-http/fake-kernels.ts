@@ -213,7 +213,11 @@ export class FakeKernelSource implements KernelSource {
 export function memoryLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   const at = (level: string) => (message: string) => void lines.push(`${level} ${message}`);
-  return { level: 'DEBUG', lines, debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR'), critical: at('CRITICAL') };
+  const logger: Logger & { lines: string[] } = {
+    level: 'DEBUG', lines, debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR'), critical: at('CRITICAL'),
+    with: () => logger,
+  };
+  return logger;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
