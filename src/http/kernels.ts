@@ -34,7 +34,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_VALUE_LIMIT = 32 * 1024;
 
 /** Validate a POST /api/kernels body, naming the field that is wrong. */
-export function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
+function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
   if (!isJsonObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"name": "python3"}');
   const { name, path, env } = body;
   if (name !== undefined && name !== null && typeof name !== 'string') throw new HttpError(400, '"name" must be a string (a kernelspec name)');

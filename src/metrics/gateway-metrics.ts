@@ -7,7 +7,6 @@ import { readdirSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, type CounterChild } from './registry.ts';
 
 export type Direction = 'from_kernel' | 'to_client' | 'from_client' | 'to_kernel';
-export type MetricChannel = 'shell' | 'control' | 'stdin' | 'iopub';
 
 const SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
