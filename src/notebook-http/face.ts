@@ -63,10 +63,8 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
       if (!(await personality.handle(req, res, path))) throw new HttpError(404, `Not found: ${url.pathname}`);
     },
     async reload() {
-      const personality = await starting;
-      const result = await personality.reload();
-      if (result.reloaded) log.info(`notebook ${config.seedUri} reloaded`);
-      else log.error(`the notebook ${config.seedUri} was not reloaded (the previous one keeps serving): ${errorMessage(result.error)}`);
+      // The personality logs the outcome (the new endpoints, or why the previous notebook keeps serving).
+      await (await starting).reload();
     },
     async close() {
       const personality = await starting.catch(() => undefined);
