@@ -39,7 +39,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
   const tokenCheck = token ? new TokenCheck(token) : undefined;
   const personality = notebookHttp
-    ? notebookHttpApi(config, log, manager, tokenCheck)
+    ? notebookHttpApi(config, log, manager, specs, tokenCheck)
     : jupyterWebsocketApi(config, log, manager, specs, tokenCheck);
   const server = createHttpServer(config, createRequestHandler(config, log, personality.serve));
   if (personality.onUpgrade) server.on('upgrade', personality.onUpgrade);

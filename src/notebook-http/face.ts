@@ -13,6 +13,7 @@ import { HttpError } from '../http/errors.ts';
 import { requestUrl } from '../http/request.ts';
 import type { Personality } from '../http/server.ts';
 import type { KernelManager } from '../kernels/manager.ts';
+import type { KernelSpecStore } from '../kernels/specs.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { managedKernels } from './kernel-source.ts';
 import { createNotebookHttpPersonality, type NotebookHttpPersonality } from './personality.ts';
@@ -24,7 +25,7 @@ function pathBelowBase(pathname: string, baseUrl: string): string | undefined {
   return undefined;
 }
 
-export function notebookHttpApi(config: Config, log: Logger, manager: KernelManager, tokenCheck: TokenCheck | undefined): Personality {
+export function notebookHttpApi(config: Config, log: Logger, manager: KernelManager, specs: KernelSpecStore, tokenCheck: TokenCheck | undefined): Personality {
   const starting: Promise<NotebookHttpPersonality> = createNotebookHttpPersonality({
     seedUri: config.seedUri,
     cellParser: config.cellParser,
@@ -34,7 +35,7 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
     prespawnCount: config.prespawnCount,
     requestTimeoutMs: config.requestTimeout * 1000,
     maxQueuedRequests: config.maxQueuedRequests,
-    kernels: managedKernels(manager),
+    kernels: managedKernels(manager, { specs: () => specs.list(), forced: config.forceKernelName }),
     isAuthorized: tokenCheck ? (req: IncomingMessage, url: URL) => tokenCheck.acceptsRequest(req, url) : undefined,
     corsHeaders: corsHeaders(config),
     log,

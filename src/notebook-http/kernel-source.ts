@@ -10,11 +10,38 @@ import { runSeed, type SeedNotebook } from '../kernels/seed.ts';
 import { MessageFactory } from '../messaging/session.ts';
 import type { KernelOutput, KernelSource, KernelSourceFactory, PoolKernel } from './pool-kernel.ts';
 
+/** What kernelspecs can be chosen from, for a notebook that names none. */
+export interface KernelChoice {
+  /** The installed kernelspecs: name and language. */
+  specs: () => ReadonlyArray<{ name: string; spec: { language: string } }>;
+  /** --force-kernel-name ('' : not forced). */
+  forced: string;
+}
+
+/**
+ * The kernelspec to ask for: the notebook's own; for a notebook that names none, the default kernel if
+ * it speaks the notebook's language, else the first kernelspec that does. (The reference stops on such a
+ * notebook; starting the default kernel whatever the language would run, say, JavaScript cells in Python.)
+ * undefined: the kernel manager's choice (forced, or the default for a notebook that says no language).
+ */
+export function notebookKernelName(seed: SeedNotebook, choice: KernelChoice, defaultName: string): string | undefined {
+  if (seed.kernelName !== undefined || choice.forced || seed.language === '') return seed.kernelName;
+  const specs = choice.specs();
+  const speaks = specs.filter((spec) => spec.spec.language.toLowerCase() === seed.language);
+  const chosen = speaks.find((spec) => spec.name === defaultName) ?? speaks[0];
+  if (chosen) return chosen.name;
+  throw new Error(
+    `${seed.uri} names no kernelspec and no installed kernelspec speaks its language, ${seed.language} ` +
+      `(installed: ${specs.map((spec) => `${spec.name} (${spec.spec.language})`).join(', ') || 'none'}); ` +
+      'name one in its metadata.kernelspec.name or use --force-kernel-name',
+  );
+}
+
 /** Kernels for notebook-http, started by `manager`. */
-export function managedKernels(manager: KernelManager): KernelSourceFactory {
+export function managedKernels(manager: KernelManager, choice: KernelChoice): KernelSourceFactory {
   return (seed: SeedNotebook): KernelSource => ({
     async start(): Promise<PoolKernel> {
-      const kernel = await manager.start({ name: seed.kernelName });
+      const kernel = await manager.start({ name: notebookKernelName(seed, choice, manager.defaultKernelName) });
       try {
         await runSeed(kernel, seed);
       } catch (error) {
