@@ -7,6 +7,8 @@
  * leaves no kernel behind.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +19,7 @@ const test = suite('notebook-http: selecting the mode, the kernel, and start-up 
 let dir: string;
 let forced: Gateway;
 let byLanguage: Gateway;
+let early: Gateway | undefined;
 
 const HELLO = ['import os', '# GET /hello\nprint("hello from", os.environ.get("KG_IT_MARKER", "python3"))'];
 
@@ -32,7 +35,7 @@ guardSuite(
     nb.metadata = { language_info: { name: 'javascript' } };
     writeFileSync(bare, JSON.stringify(nb));
     [forced, byLanguage] = await Promise.all([
-      startGateway({ args: ['--KernelGatewayApp.api=kernel_gateway.notebook_http', `--KernelGatewayApp.seed_uri=${alien}`, '--force-kernel-name', 'testpy'], readyTimeoutMs: 60_000 }),
+      startGateway({ args: ['--KernelGatewayApp.api=kernel_gateway.notebook_http', `--KernelGatewayApp.seed_uri=${alien}`, '--force-kernel-name', 'testpy', '--base-url', '/svc/'], readyTimeoutMs: 60_000 }),
       startGateway({ args: ['--seed-uri', bare], env: { KG_API: 'notebook-http' }, readyTimeoutMs: 60_000 }),
     ]);
   },
@@ -44,6 +47,61 @@ guardSuite(
 test('--KernelGatewayApp.api=kernel_gateway.notebook_http and --force-kernel-name: a notebook whose kernelspec is missing is served by the forced one', async () => {
   assert.is(await getText(forced, '/hello'), 'hello from testpy\n');
   assert.is((await getText(forced, '/_api/spec/swagger.json')).includes('"/hello"'), true);
+});
+
+test('--base-url /svc/: endpoints, swagger.json and 404s live under it', async () => {
+  assert.match(forced.url, /\/svc\/$/);
+  const outside = await fetch(`${forced.origin}/hello`, { headers: { Authorization: `token ${forced.token}` } });
+  assert.is(outside.status, 404);
+  assert.is((await fetch(`${forced.origin}/svc/nothing`, { headers: { Authorization: `token ${forced.token}` } })).status, 404);
+});
+
+/** Whether something listens on `port`. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A port free at the time of asking. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('a request that arrives while the pool is being seeded waits for it, then is served', async () => {
+  const gate = join(dir, 'seeding.release');
+  const notebook = writeNotebook(dir, 'slow-seed.ipynb', [
+    `import pathlib, time\nwhile not pathlib.Path(${JSON.stringify(gate)}).exists():\n    time.sleep(0.02)\nready = "seeded"`,
+    '# GET /ready\nprint(ready)',
+  ]);
+  const port = await freePort();
+  const starting = startGateway({ token: 'early-token', args: ['--api', 'notebook-http', '--seed-uri', notebook, '--port', String(port)], readyTimeoutMs: 60_000 });
+  starting.then((gw) => (early = gw), () => undefined);
+  // The server listens before its kernels are seeded.
+  await waitUntil(() => accepts(port), 30_000, `port ${port} to accept connections`);
+  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/ready', headers: { Authorization: 'token early-token' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  // The setup cell cannot have finished: the request was sent to a gateway still seeding.
+  writeFileSync(gate, '');
+  const res = await answer;
+  assert.is(res.status, 200, res.text);
+  assert.is(res.text, 'seeded\n');
+  await starting;
 });
 
 test('KG_API=notebook-http: a notebook naming no kernelspec is served by a kernelspec of its language', async () => {
@@ -122,6 +180,7 @@ test('a notebook that names no kernelspec, in a language none speaks → exit 1 
   assert.match(stderr, /names no kernelspec and no installed kernelspec speaks its language, klingon/);
 });
 
+shutdownTest(test, () => early, 'seeded late');
 shutdownTest(test, () => forced, 'forced kernel');
 shutdownTest(test, () => byLanguage, 'kernel by language');
 
