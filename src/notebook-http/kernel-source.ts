@@ -98,7 +98,9 @@ class ManagedPoolKernel implements PoolKernel {
       store_history: false,
       user_expressions: {},
       allow_stdin: false,
-      stop_on_error: true,
+      // The pool sends one execution at a time, so there is never a queued one to stop. With true,
+      // ipykernel aborts whatever arrives just after an error: the next request's code would not run.
+      stop_on_error: false,
     });
     return new Promise<KernelOutput[]>((resolve, reject) => {
       const execution: Execution = { msgId: message.msgId, outputs: [], resolve, reject };
@@ -166,8 +168,12 @@ class ManagedPoolKernel implements PoolKernel {
     const execution = this.#current(message);
     if (!execution || message.header.msg_type !== 'execute_reply') return;
     const content = JSON.parse(message.parsed.content.toString('utf8')) as Record<string, unknown>;
-    // ipykernel answers requests that arrive just after an error "aborted", with no idle of their own.
-    if (content.status === 'aborted') execution.resolve(execution.outputs);
+    // The kernel did not run the code (ipykernel aborts what arrives just after an error when asked to
+    // stop on errors; another client may have asked): an error, not an empty success.
+    if (content.status === 'aborted') {
+      execution.outputs.push({ type: 'error', ename: 'ExecutionAborted', evalue: 'the kernel aborted the execution without running it' });
+      execution.resolve(execution.outputs);
+    }
     // The gateway's own error reply: the kernel died before it answered.
     else if (content.ename === 'KernelGatewayError') execution.reject(new Error(String(content.evalue)));
   }

@@ -19,9 +19,9 @@ export interface PoolKernel {
   /** False once the kernel has died or been shut down (already false when a death rejects executions). */
   readonly alive: boolean;
   /**
-   * Run `code` (execute_request with allow_stdin false, stop_on_error true) and resolve with the outputs
+   * Run `code` (execute_request with allow_stdin false, stop_on_error false) and resolve with the outputs
    * whose parent is this request, in arrival order, once the kernel reports `idle` for it (or answers
-   * the request `aborted`, as ipykernel does to requests arriving just after an error).
+   * the request `aborted`: then the outputs end with an error, as the code did not run).
    * Rejects when `signal` aborts (at once, leaving the execution to the kernel), when the kernel dies,
    * and at once when `signal` is already aborted.
    */

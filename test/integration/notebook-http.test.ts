@@ -20,6 +20,9 @@ let js: Gateway;
 
 const PY_CELLS = [
   'import json, os, sys\nmessage = "hola"\npeople = []',
+  // ipykernel aborts execute requests that arrive within this time of an error (when asked to stop on
+  // errors); two seconds instead of an instant make the test of requests behind a failure deterministic.
+  'get_ipython().kernel.stop_on_error_timeout = 2.0',
   { type: 'markdown' as const, source: '# GET /markdown\nNot a code cell: never an endpoint.' },
   // Route order: declared before the more specific routes, tried after them.
   '# GET /:first/:second\nprint("two segments", json.loads(REQUEST)["path"])',
@@ -266,6 +269,15 @@ test('an error in the ResponseInfo cell → 500 with its error', async () => {
 test('the kernel serves on after an error (the next request is answered normally)', async () => {
   assert.is((await http(py, 'GET', '/error')).status, 500);
   assert.is((await http(py, 'GET', '/hello/world')).text, 'hello world\n');
+});
+
+test('a request right behind a failed one runs its own code with its own REQUEST (ipykernel aborts what arrives just after an error)', async () => {
+  // One pool kernel: each second request is handed to the kernel the moment the failing one ends.
+  for (let i = 0; i < 5; i++) {
+    const [failed, next] = await Promise.all([http(py, 'GET', '/error'), http(py, 'GET', `/echo?i=${i}`)]);
+    assert.is(failed.status, 500, `round ${i}: ${failed.text}`);
+    assert.equal(request(next).args, { i: [String(i)] }, `round ${i}`);
+  }
 });
 
 test('stderr is dropped; stdout is the body', async () => {
