@@ -86,6 +86,29 @@ export function requestAssignment(language: string | undefined, requestJson: str
 }
 
 /**
+ * The REQUEST assignment and an endpoint's code as one execution, where that is the same as the
+ * reference's two executions one after the other, so a request costs the kernel one execution instead
+ * of two. Python only (ipykernel's execution round trip is most of a request's time there), and only when
+ * the result cannot differ:
+ *  - the assignment goes on the code's first line, in front of the annotation comment that both cell
+ *    parsers guarantee is there, so line numbers in errors and tracebacks stay those of the cell (IPython's
+ *    input transformers look at the first line only for a cell magic, an indent or a prompt, which an
+ *    annotation line never is);
+ *  - the code has a statement besides comments (with none, IPython configured to show a last assignment
+ *    would show REQUEST), and no `from __future__` import (which must be the code's first statement);
+ *  - assigning a string literal cannot fail, so the code never runs where the reference would have stopped.
+ * What differs: a syntax error's message names the cell by a hash of the code run (`(1234.py, line 2)`),
+ * which now changes with every request; and a cell that does not compile leaves REQUEST as the previous
+ * request set it, which nothing can read before the next request assigns it again.
+ * undefined: assign REQUEST in an execution of its own first.
+ */
+export function assignedSource(language: string | undefined, assignment: string, source: string): string | undefined {
+  if ((language ?? '').toLowerCase() !== 'python' || !source.startsWith('#') || /\b__future__\b/.test(source)) return undefined;
+  if (source.split('\n').every((line) => /^\s*(#.*)?$/.test(line))) return undefined;
+  return `${assignment} ${source}`;
+}
+
+/**
  * JSON text in printable ASCII: tabs and line breaks, which valid JSON has only between tokens, become
  * spaces; any other character outside printable ASCII can only stand inside a JSON string, where a
  * \u escape means the same.

@@ -21,7 +21,7 @@ import { loadNotebook as loadNotebookFile, type NotebookDocument } from '../kern
 import type { Logger } from '../log.ts';
 import type { ApiDefinition, Endpoint, HttpVerb } from './api-definition.ts';
 import { parseApiDefinition, type CellParserName } from './cell-parser.ts';
-import { notebookLanguage, requestAssignment } from './language.ts';
+import { assignedSource, notebookLanguage, requestAssignment } from './language.ts';
 import { KernelPool, type PoolOutcome, type PoolStats } from './pool.ts';
 import type { KernelSourceFactory, PoolKernel } from './pool-kernel.ts';
 import { BodyTooLargeError, readRequestBody, requestJson } from './request.ts';
@@ -257,7 +257,7 @@ class NotebookHttp implements NotebookHttpPersonality {
       const match = served.routes.match(method, path);
       if (match.kind !== 'endpoint') return this.#answerRouteProblem(res, match, method, path);
       const assignment = requestAssignment(served.language, requestJson({ rawHeaders: req.rawHeaders, query, params: match.params, body }));
-      const outcome = await served.pool.run((kernel, signal) => runEndpoint(kernel, signal, assignment, match.endpoint, match.verb), clientGone.signal);
+      const outcome = await served.pool.run((kernel, signal) => runEndpoint(kernel, signal, served.language, assignment, match.endpoint, match.verb), clientGone.signal);
       if (outcome.kind === 'closed' && !this.#closed && this.#current !== served) continue;
       return this.#answerOutcome(req, res, method, path, outcome);
     }
@@ -335,12 +335,17 @@ class NotebookHttp implements NotebookHttpPersonality {
 
 /**
  * One request on its kernel, as the reference: the REQUEST assignment, then the endpoint's code, then
- * its ResponseInfo code; an error in any of them ends the run.
+ * its ResponseInfo code; an error in any of them ends the run. The first two are one execution where
+ * that makes no difference (see assignedSource).
  */
-async function runEndpoint(kernel: PoolKernel, signal: AbortSignal, assignment: string, endpoint: Endpoint, verb: HttpVerb): Promise<EndpointRun> {
-  const assigned = executionResult(await kernel.execute(assignment, signal));
-  if (assigned.kind === 'error') return { source: assigned };
-  const source = executionResult(await kernel.execute(endpoint.sources.get(verb)!, signal));
+async function runEndpoint(kernel: PoolKernel, signal: AbortSignal, language: string | undefined, assignment: string, endpoint: Endpoint, verb: HttpVerb): Promise<EndpointRun> {
+  const code = endpoint.sources.get(verb)!;
+  const combined = assignedSource(language, assignment, code);
+  if (combined === undefined) {
+    const assigned = executionResult(await kernel.execute(assignment, signal));
+    if (assigned.kind === 'error') return { source: assigned };
+  }
+  const source = executionResult(await kernel.execute(combined ?? code, signal));
   const responseSource = endpoint.responseSources.get(verb);
   if (source.kind === 'error' || responseSource === undefined) return { source };
   return { source, responseInfo: executionResult(await kernel.execute(responseSource, signal)) };

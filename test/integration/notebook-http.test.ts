@@ -50,6 +50,9 @@ const PY_CELLS = [
   '# ResponseInfo GET /nocontent\nprint(json.dumps({"status": 204}))',
   '# GET /etag\nprint("tagged")',
   '# ResponseInfo GET /etag\nprint(json.dumps({"headers": {"Etag": "1234567890"}}))',
+  '# GET /syntax\nx = 1\nprint(x +)',
+  '# GET /future\nfrom __future__ import annotations\ndef f(x: Undefined) -> None: pass\nprint(f.__annotations__)',
+  '# GET /magic\nhere = %pwd\nprint(type(here).__name__, json.loads(REQUEST)["args"])',
   '# GET /bad-info\nprint("body")',
   '# ResponseInfo GET /bad-info\nraise KeyError("info")',
 ];
@@ -258,6 +261,19 @@ test('an error in the cell → 500 "Error <ename>: <evalue> \\n", text/plain', a
   assert.is(res.status, 500);
   assert.is(res.text, 'Error ValueError: no such thing \n');
   assert.is(res.headers['content-type'], 'text/plain');
+});
+
+test('a syntax error → 500 naming the line of the cell as written (REQUEST is assigned on the annotation line)', async () => {
+  const res = await http(py, 'GET', '/syntax');
+  assert.is(res.status, 500);
+  assert.match(res.text, /^Error SyntaxError: invalid syntax \(\d+\.py, line 3\) \n$/);
+  // The next request has its own REQUEST.
+  assert.equal(request(await http(py, 'GET', '/echo?after=syntax')).args, { after: ['syntax'] });
+});
+
+test('a cell starting with a __future__ import, and IPython magics, work as in a notebook', async () => {
+  assert.is((await http(py, 'GET', '/future')).text, "{'x': 'Undefined', 'return': 'None'}\n");
+  assert.is((await http(py, 'GET', '/magic?m=1')).text, "str {'m': ['1']}\n");
 });
 
 test('an error in the ResponseInfo cell → 500 with its error', async () => {

@@ -13,7 +13,8 @@
  *   echo-request        prints the REQUEST value last assigned (for request tests)
  *   request <a.b.c>     prints that member of the parsed REQUEST (JSON unless a string), then a newline
  *   set <name> <value>  / get <name>: per-kernel memory; remember <name> <a.b>: set it from REQUEST
- * An assignment made by requestAssignment (REQUEST = "...") is understood for Python syntax.
+ * An assignment made by requestAssignment (REQUEST = "...") is understood for Python syntax, alone or
+ * in front of the first line of the code (assignedSource).
  */
 import type { Logger } from '../../src/log.ts';
 import type { KernelOutput, KernelSource, PoolKernel } from '../../src/notebook-http/pool-kernel.ts';
@@ -91,10 +92,11 @@ export class FakeKernel implements PoolKernel {
 
   async #run(code: string): Promise<KernelOutput[]> {
     const outputs: KernelOutput[] = [];
-    const assignment = /^REQUEST = "((?:[^"\\]|\\.)*)"$/.exec(code);
+    // REQUEST = "..." alone, or in front of the cell's first line (assignedSource).
+    const assignment = /^REQUEST = "((?:[^"\\]|\\.)*)"(?:$| )/.exec(code);
     if (assignment) {
       this.request = JSON.parse(`"${assignment[1]}"`) as string;
-      return outputs;
+      code = code.slice(assignment[0].length);
     }
     for (const line of code.split('\n')) {
       const [word, ...rest] = line.trim().split(' ');

@@ -1,7 +1,8 @@
 /**
  * The REQUEST assignment in each kernel language, round-tripped through the real interpreters (python3,
  * bash, dash, perl, node:vm and the built-in JavaScript kernel's evaluator) with hostile strings;
- * comment tokens per language; Python's json.dumps layout.
+ * the assignment and a cell as one execution, checked against two in IPython; comment tokens per
+ * language; Python's json.dumps layout.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +10,7 @@ import * as vm from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Evaluator } from '../../src/jskernel/evaluator.ts';
-import { commentPrefixFor, notebookLanguage, requestAssignment } from '../../src/notebook-http/language.ts';
+import { assignedSource, commentPrefixFor, notebookLanguage, requestAssignment } from '../../src/notebook-http/language.ts';
 import { pythonJsonDumps, pythonJsonLayout } from '../../src/notebook-http/python-json.ts';
 import type { NotebookDocument } from '../../src/kernels/notebook.ts';
 
@@ -119,6 +120,88 @@ test('ruby and julia: forms without interpolation (no interpreter here: checked 
   const json = '{"a": "#{x} $y \'q\' \\\\ \\""}';
   assert.is(requestAssignment('ruby', json), `REQUEST = '{"a": "#{x} $y \\'q\\' \\\\\\\\ \\\\""}'`);
   assert.is(requestAssignment('julia', json), 'REQUEST = "{\\"a\\": \\"#{x} \\$y \'q\' \\\\\\\\ \\\\\\"\\"}"');
+});
+
+test('assignedSource: Python code starting with its annotation gets the assignment on its first line', () => {
+  const assignment = requestAssignment('python', '{"a": 1}');
+  const source = '# GET /hello\nprint("hello")\n';
+  const combined = assignedSource('python', assignment, source)!;
+  assert.is(combined, `${assignment} ${source}`);
+  assert.is(combined.split('\n').length, source.split('\n').length, 'no line added');
+  assert.is(assignedSource('Python', assignment, '## GET /x\npass'), `${assignment} ## GET /x\npass`);
+});
+
+test('assignedSource: two executions where one could differ', () => {
+  const assignment = requestAssignment('python', '{}');
+  assert.is(assignedSource('javascript', assignment, '// GET /x\nconsole.log(1)'), undefined, 'other languages');
+  assert.is(assignedSource(undefined, assignment, '# GET /x\nprint(1)'), undefined, 'no language');
+  assert.is(assignedSource('python', assignment, '// GET /x\nprint(1)'), undefined, 'not a Python comment first');
+  assert.is(assignedSource('python', assignment, '# GET /x\nfrom __future__ import annotations\nprint(1)'), undefined, '__future__');
+  assert.is(assignedSource('python', assignment, '# GET /x\n\n  # only comments\n'), undefined, 'no statement');
+});
+
+/**
+ * Runs each case twice in one IPython shell (the input transformers and compiler ipykernel uses): the
+ * assignment and the code as two cells, then as assignedSource's one cell; prints what each produced.
+ */
+const IPYTHON_COMPARE = `
+import contextlib, io, json, sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+out = []
+for case in json.load(sys.stdin):
+    runs = []
+    for cells in (case["separate"], [case["combined"]]):
+        shell.user_ns.pop("REQUEST", None)
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            for cell in cells:
+                result = shell.run_cell(cell, store_history=False)
+                if not result.success:
+                    break
+        error = result.error_before_exec or result.error_in_exec
+        runs.append({
+            "stdout": buffer.getvalue() if error is None else None,
+            "result": repr(result.result),
+            "error": None if error is None else [type(error).__name__, getattr(error, "lineno", None), getattr(error, "msg", str(error))],
+            "REQUEST": shell.user_ns.get("REQUEST") if error is None else None,
+        })
+    out.append(runs)
+print(json.dumps(out))
+`;
+
+test('assignedSource: the same outputs, results, errors and error lines as two executions in IPython', () => {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import IPython'], { encoding: 'utf8' });
+  if (probe.status !== 0) return; // No IPython here: the integration tests run it through ipykernel.
+  const cells = [
+    '# GET /x\nprint(REQUEST)',
+    '# GET /x\nimport json\nprint(json.loads(REQUEST))\n',
+    '# GET /x\n1 + 1',
+    '# GET /x\n1 + 1;',
+    '# GET /x\nx = 1\nprint(x +)\n',
+    '# GET /x\n  print("indented")',
+    '# GET /x\nif True:\nprint("no block")',
+    '# GET /x\nraise ValueError("bad value")',
+    '# GET /x\nprint("two cells")\n\n# GET /x\nprint("as one")\n',
+    '# GET /x\nhere = %pwd\nprint(type(here).__name__)',
+    '# GET /x\n>>> print("a pasted prompt")',
+    '# GET /x?\nprint("a question mark in the annotation")',
+    '# GET /x\nprint("""a string\n# that looks like a comment""")',
+  ];
+  const cases = JSON_TEXTS.slice(0, 3).flatMap((json) =>
+    cells.map((source) => {
+      const assignment = requestAssignment('python', json);
+      const combined = assignedSource('python', assignment, source);
+      assert.ok(combined, source);
+      return { separate: [assignment, source], combined };
+    }),
+  );
+  const runs = JSON.parse(runInterpreter('/usr/bin/python3', ['-c', IPYTHON_COMPARE], JSON.stringify(cases))) as Array<[unknown, unknown]>;
+  runs.forEach(([separate, combined], i) => assert.equal(combined, separate, `case ${i}: ${JSON.stringify(cases[i].combined.slice(-80))}`));
+  // The cases are not all alike: errors with their lines, and results, were compared.
+  const errors = runs.map(([separate]) => (separate as { error: unknown[] | null }).error).filter(Boolean);
+  assert.ok(errors.some((error) => error![0] === 'SyntaxError' && error![1] === 3), JSON.stringify(errors));
+  assert.ok(errors.some((error) => error![0] === 'IndentationError' && error![1] === 2), JSON.stringify(errors));
 });
 
 test('comment tokens: # by default, // for JavaScript, Scala and the like, configurable per language', () => {
