@@ -51,13 +51,16 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
   };
   // Nobody may be left waiting on a promise that rejected unseen: ready reports it.
   starting.catch(() => undefined);
+  let served: NotebookHttpPersonality | undefined;
+  void starting.then((personality) => (served = personality), () => undefined);
   return {
     ready: starting.then(() => undefined),
     async serve(req, res) {
       const url = requestUrl(req);
       const path = pathBelowBase(url.pathname, config.baseUrl);
       if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${config.baseUrl}`);
-      if (path === '/metrics' && req.method === 'GET') return serveMetrics(req, res, url);
+      // The notebook's own /metrics endpoint, if it declares one, wins (once it is served).
+      if (path === '/metrics' && req.method === 'GET' && !served?.hasEndpoint(path)) return serveMetrics(req, res, url);
       const personality = await starting.catch((error: unknown) => {
         throw new HttpError(503, `the notebook could not be served: ${errorMessage(error)}`);
       });

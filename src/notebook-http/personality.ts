@@ -77,6 +77,8 @@ export interface NotebookHttpPersonality {
    * (e.g. `/hello/a%20b`; a trailing slash is significant, as in the reference).
    */
   handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean>;
+  /** Whether `path` (as handle() takes it) is one of the notebook's endpoints. */
+  hasEndpoint(path: string): boolean;
   /** Load the notebook again and switch to it once its kernels are ready; on failure the old one stays. */
   reload(): Promise<ReloadResult>;
   /** Stop serving and shut every kernel down. */
@@ -179,6 +181,10 @@ class NotebookHttp implements NotebookHttpPersonality {
       return true;
     }
     return false;
+  }
+
+  hasEndpoint(path: string): boolean {
+    return this.#current.routes.has(path);
   }
 
   reload(): Promise<ReloadResult> {

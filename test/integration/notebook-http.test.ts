@@ -66,6 +66,7 @@ const JS_CELLS = [
   '// GET /error\nthrow new TypeError("not served");',
   '// GET /created\nconsole.log(JSON.stringify({ made: true }));',
   '// ResponseInfo GET /created\nconsole.log(JSON.stringify({ status: 201, headers: { "Content-Type": "application/json" } }));',
+  '// GET /metrics\nconsole.log("the notebook\'s own /metrics");',
 ];
 
 guardSuite(
@@ -457,6 +458,17 @@ test('JavaScript: an error → 500 "Error TypeError: ..."; ResponseInfo; KERNEL_
   assert.ok(js.kernelPids().includes(Number(pid)), `pid ${pid} is not one of the gateway's kernels ${js.kernelPids()}`);
   assert.is((await http(js, 'GET', '/nope')).status, 404);
   assert.is((await http(js, 'DELETE', '/echo')).status, 405);
+});
+
+test('GET /metrics: the gateway metrics, unless the notebook declares /metrics itself', async () => {
+  const gateway = await http(py, 'GET', '/metrics');
+  assert.is(gateway.status, 200, gateway.text);
+  assert.match(String(gateway.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  assert.is((await http(py, 'GET', '/metrics', { auth: false })).status, 401);
+  const notebook = await http(js, 'GET', '/metrics');
+  assert.is(notebook.status, 200, notebook.text);
+  assert.is(notebook.text, "the notebook's own /metrics\n");
+  assert.is((await http(js, 'GET', '/metrics', { auth: false })).status, 401);
 });
 
 test('without --allow-notebook-download and --static-path: /_api/source and /public/ → 404', async () => {
