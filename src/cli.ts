@@ -83,6 +83,15 @@ export async function main(argv: string[]): Promise<void> {
   for (const file of configFiles) log.info(`Config file: ${file}`);
   for (const w of warnings) log.warn(w);
 
+  // A SIGHUP while it starts (seeding a notebook-http pool can take a while) must not end the process,
+  // which is what a signal nobody listens for does: the reload is done once the gateway serves.
+  let reloadAsked = false;
+  const reloadLater = () => {
+    reloadAsked = true;
+    log.info('SIGHUP received while starting: reloading once started');
+  };
+  if (process.platform !== 'win32') process.on('SIGHUP', reloadLater);
+
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(config, log);
@@ -124,10 +133,13 @@ export async function main(argv: string[]): Promise<void> {
   process.on('unhandledRejection', (reason) => onInternalError('unhandled rejection', reason));
   if (process.platform !== 'win32') {
     // notebook-http: load the notebook again without a restart (a broken one leaves the old one serving).
+    const reload = () => gateway.reload().catch((err: unknown) => log.error(`reload failed: ${message(err)}`));
+    process.off('SIGHUP', reloadLater);
     process.on('SIGHUP', () => {
       log.info('SIGHUP received, reloading');
-      gateway.reload().catch((err: unknown) => log.error(`reload failed: ${message(err)}`));
+      void reload();
     });
+    if (reloadAsked) void reload();
   }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     try {

@@ -12,14 +12,15 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { guardSuite, processGone, runGatewayToExit, shutdownTest, startGateway, waitUntil, type Gateway } from '../helpers/gateway.ts';
-import { getText, notebookDir, notebookText, writeNotebook } from '../helpers/notebook-http.ts';
+import { findProcesses, guardSuite, processGone, runGatewayToExit, shutdownTest, startGateway, waitUntil, type Gateway } from '../helpers/gateway.ts';
+import { getText, http, notebookDir, notebookText, writeNotebook } from '../helpers/notebook-http.ts';
 
 const test = suite('notebook-http: selecting the mode, the kernel, and start-up failures');
 let dir: string;
 let forced: Gateway;
 let byLanguage: Gateway;
 let early: Gateway | undefined;
+let hungUp: Gateway | undefined;
 
 const HELLO = ['import os', '# GET /hello\nprint("hello from", os.environ.get("KG_IT_MARKER", "python3"))'];
 
@@ -104,6 +105,50 @@ test('a request that arrives while the pool is being seeded waits for it, then i
   await starting;
 });
 
+/**
+ * A gateway whose notebook's setup cell waits for `gate`; its pid and port once it listens, still
+ * seeding, with the kernels' pids (each writes it to `pids` first).
+ */
+async function startSeeding(name: string, cells: string[] = []) {
+  const gate = join(dir, `${name}.release`);
+  const pids = join(dir, `${name}.pids`);
+  const notebook = writeNotebook(dir, `${name}.ipynb`, [
+    `import os, pathlib, time\nopen(${JSON.stringify(pids)}, "a").write(f"{os.getpid()}\\n")\nwhile not pathlib.Path(${JSON.stringify(gate)}).exists():\n    time.sleep(0.02)`,
+    '# GET /v1\nprint("version 1")',
+    ...cells,
+  ]);
+  const port = await freePort();
+  const starting = startGateway({ args: ['--api', 'notebook-http', '--seed-uri', notebook, '--port', String(port), '--prespawn-count', '2'], readyTimeoutMs: 60_000 });
+  starting.catch(() => undefined);
+  await waitUntil(() => accepts(port), 30_000, `port ${port} to accept connections`);
+  const [pid] = findProcesses(notebook);
+  assert.ok(pid, 'the gateway process');
+  await waitUntil(() => existsSync(pids) && readFileSync(pids, 'utf8').trim().split('\n').length === 2, 30_000, 'both kernels to run the setup cell');
+  const kernels = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+  return { notebook, gate, pid, kernels, starting };
+}
+
+test('SIGHUP while the pool is being seeded: the gateway goes on starting, then loads the notebook again', async () => {
+  const { notebook, gate, pid, starting } = await startSeeding('hup');
+  // The notebook changes while the gateway starts: the reload asked for meanwhile serves the new one.
+  writeFileSync(notebook, notebookText(['# GET /v2\nprint("version 2")'], 'python', 'testpy'));
+  process.kill(pid, 'SIGHUP');
+  writeFileSync(gate, '');
+  hungUp = await starting;
+  await waitUntil(async () => (await http(hungUp!, 'GET', '/v2')).status === 200, 60_000, '/v2 after the reload');
+  assert.is(await getText(hungUp, '/v2'), 'version 2\n');
+  assert.is((await http(hungUp, 'GET', '/v1')).status, 404);
+});
+
+test('SIGTERM while the pool is being seeded: the gateway stops, and so do the kernels it started', async () => {
+  const { pid, kernels, starting } = await startSeeding('term');
+  process.kill(pid, 'SIGTERM');
+  const error = await starting.then(() => undefined, (e: Error) => e);
+  assert.ok(error, 'the gateway announced itself after SIGTERM');
+  assert.match(error.message, /exited/);
+  await waitUntil(() => kernels.every(processGone), 10_000, `kernels ${kernels} to exit`);
+});
+
 test('KG_API=notebook-http: a notebook naming no kernelspec is served by a kernelspec of its language', async () => {
   assert.is(await getText(byLanguage, '/hello'), 'hello from node\n');
 });
@@ -181,6 +226,7 @@ test('a notebook that names no kernelspec, in a language none speaks → exit 1 
 });
 
 shutdownTest(test, () => early, 'seeded late');
+shutdownTest(test, () => hungUp, 'SIGHUP while starting');
 shutdownTest(test, () => forced, 'forced kernel');
 shutdownTest(test, () => byLanguage, 'kernel by language');
 
