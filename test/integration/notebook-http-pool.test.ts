@@ -190,32 +190,37 @@ test('a pool kernel killed while serving: that request → 500, the kernel is re
 // ---------------------------------------------------------------------------------------------
 // --request-timeout 2, one kernel
 
+/**
+ * GET /seeded on the gateway with --request-timeout 2, until it is answered: a request can meet the
+ * kernel still recovering, or a replacement still starting, and time out in the queue (504).
+ */
+async function seededOnTimed(what = 'GET /seeded to be answered'): Promise<string> {
+  const answer = await waitUntil<string | undefined>(async () => {
+    const res = await http(timed, 'GET', '/seeded');
+    if (res.status !== 200 && res.status !== 504) throw new Error(`GET /seeded → ${res.status} ${res.text}`);
+    return res.status === 200 ? res.text.trim() : undefined;
+  }, 60_000, what);
+  return answer!;
+}
+
 test('timeout: a cell still running after --request-timeout → 504; the kernel is interrupted and serves again, state intact', async () => {
-  const [, pid] = (await getText(timed, '/seeded')).trim().split(' ');
+  const [, pid] = (await seededOnTimed()).split(' ');
   const res = await http(timed, 'GET', '/spin');
   assert.is(res.status, 504, res.text);
   assert.match(errorBody(asApiResponse(res), '504').message, /--request-timeout/);
   assert.is(Number(readFileSync(started('spin'), 'utf8')), Number(pid));
-  // The same process, with its setup state, answers again (a request may meet the recovery still under way).
-  const again = await waitUntil<string | undefined>(async () => {
-    const next = await http(timed, 'GET', '/seeded');
-    return next.status === 200 ? next.text.trim() : undefined;
-  }, 30_000, 'the interrupted kernel to answer');
+  // The same process, with its setup state, answers again.
+  const again = await seededOnTimed('the interrupted kernel to answer');
   assert.is(again, `True ${pid}`);
   assert.equal(timed.kernelPids(), [Number(pid)]);
 });
 
 test('timeout: a cell that swallows the interrupt → 504; its kernel is replaced by a new, seeded one', async () => {
-  const [, before] = (await getText(timed, '/seeded')).trim().split(' ');
+  const [, before] = (await seededOnTimed()).split(' ');
   const res = await http(timed, 'GET', '/stubborn');
   assert.is(res.status, 504, res.text);
   assert.is(Number(readFileSync(started('stubborn'), 'utf8')), Number(before));
-  // Requests waiting meanwhile may time out in the queue (504) until the replacement is ready.
-  const answer = await waitUntil<string | undefined>(async () => {
-    const next = await http(timed, 'GET', '/seeded');
-    return next.status === 200 ? next.text.trim() : undefined;
-  }, 60_000, 'a replacement kernel to answer');
-  const [seeded, after] = answer!.split(' ');
+  const [seeded, after] = (await seededOnTimed('a replacement kernel to answer')).split(' ');
   assert.is(seeded, 'True');
   assert.is.not(after, before);
   await waitUntil(() => processGone(Number(before)), 30_000, `the stubborn kernel ${before} to be stopped`);
