@@ -33,6 +33,8 @@ export interface KernelOptions {
   log: Logger;
   /** Seconds to wait for kernel_info after a restart before letting clients in anyway. */
   kernelInfoTimeout: number;
+  /** false: a process that dies makes the kernel dead at once, for an owner that replaces it. Default true. */
+  autoRestart?: boolean;
 }
 
 const RESTART_LIMIT = 5;
@@ -227,9 +229,10 @@ export class Kernel {
   #onExit(generation: number, status: ExitStatus): void {
     if (this.#stopping || this.#gone || generation !== this.#generation) return;
     const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
-    if (status.final) {
-      this.#log.warn(`kernel ${this.id} (${this.name}) is gone (${how}): ${status.final}`);
-      void this.#serially(() => this.#die(status.final!));
+    const final = status.final ?? (this.#options.autoRestart === false ? 'its process ended and it is not restarted' : undefined);
+    if (final) {
+      this.#log.warn(`kernel ${this.id} (${this.name}) is gone (${how}): ${final}`);
+      void this.#serially(() => this.#die(final));
       return;
     }
     this.#log.warn(`kernel ${this.id} (${this.name}) died (${how})`);

@@ -24,6 +24,8 @@ export interface StartRequest {
   env?: Record<string, string>;
   /** Variables the gateway itself adds on top of its full environment (sessions: JPY_SESSION_NAME). */
   extraEnv?: Record<string, string>;
+  /** false: a kernel that dies is dead at once (its owner replaces it) instead of being restarted. */
+  autoRestart?: boolean;
 }
 
 export interface ManagerOptions {
@@ -133,7 +135,7 @@ export class KernelManager {
     this.#pending++;
     let kernel: Kernel;
     try {
-      kernel = await this.#launch(spec.name, cwd, env);
+      kernel = await this.#launch(spec.name, cwd, env, request.autoRestart);
     } finally {
       this.#pending--;
     }
@@ -274,7 +276,7 @@ export class KernelManager {
   }
 
   /** Spawn, wait until it answers kernel_info, seed it; on any failure shut it down and throw. */
-  async #launch(name: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Kernel> {
+  async #launch(name: string, cwd: string, env: NodeJS.ProcessEnv, autoRestart = true): Promise<Kernel> {
     const spec = this.#options.specs.get(name);
     if (!spec) throw new NoSuchKernelSpecError(name, this.#options.specs.names());
     const id = randomUUID();
@@ -293,6 +295,7 @@ export class KernelManager {
       env,
       log: this.#options.log,
       kernelInfoTimeout: this.#options.kernelInfoTimeout,
+      autoRestart,
     });
     this.#starting.add(kernel);
     const started = performance.now();

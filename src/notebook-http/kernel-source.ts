@@ -41,7 +41,8 @@ export function notebookKernelName(seed: SeedNotebook, choice: KernelChoice, def
 export function managedKernels(manager: KernelManager, choice: KernelChoice): KernelSourceFactory {
   return (seed: SeedNotebook): KernelSource => ({
     async start(): Promise<PoolKernel> {
-      const kernel = await manager.start({ name: notebookKernelName(seed, choice, manager.defaultKernelName) });
+      // The pool replaces a kernel that dies (and seeds the new one): no restart in between.
+      const kernel = await manager.start({ name: notebookKernelName(seed, choice, manager.defaultKernelName), autoRestart: false });
       try {
         await runSeed(kernel, seed);
       } catch (error) {
