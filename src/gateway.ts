@@ -18,6 +18,7 @@ import { sessionRoutes } from './http/sessions.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
 import { ProvisionerRegistry } from './kernels/provisioners/provisioner.ts';
+import { slurmProvisioner } from './kernels/provisioners/slurm/setup.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { SessionManager } from './kernels/sessions.ts';
 import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
@@ -34,16 +35,19 @@ export interface Gateway {
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
+  const runtime = runtimeDir();
+  const connectionFiles = new ConnectionFileRegistry(runtime);
+  const slurm = slurmProvisioner(config, log, selfArgvPrefix());
+  const provisioners = new ProvisionerRegistry()
+    .register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles))
+    .register(slurm.name, slurm.create);
+  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()], provisioners.names);
   const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
   // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
   // per context would cap the gateway near 250 kernels.
   zmq.context.maxSockets = Math.min(zmq.context.maxSocketsLimit, 32_768);
-  const runtime = runtimeDir();
   const stale = removeStaleConnectionFiles(runtime, log);
   if (stale.length > 0) log.info(`removed ${stale.length} connection file(s) left in ${runtime} by a gateway that is gone: ${stale.join(', ')}`);
-  const connectionFiles = new ConnectionFileRegistry(runtime);
-  const provisioners = new ProvisionerRegistry().register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles));
   const manager = new KernelManager({
     specs,
     provisioners,
@@ -136,6 +140,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       keepalive.stop();
       for (const hub of hubs.values()) hub.closeAll(CLOSE.goingAway, 'gateway shutting down');
       await manager.shutdownAll();
+      await slurm.close();
       connectionFiles.close();
       wss.close();
       server.closeAllConnections();

@@ -76,6 +76,11 @@ export interface Config {
   trustXheaders: boolean;
   /** Seconds a new kernel has to answer kernel_info before it is killed and its start fails. */
   kernelStartupTimeout: number;
+  /** Slurm kernels: the address their jobs connect back to ('': this host's name). */
+  slurmCallbackHost: string;
+  /** Slurm kernels: interface and port the gateway listens on for their launchers ('': every interface; 0: any port). */
+  slurmCallbackIp: string;
+  slurmCallbackPort: number;
 }
 
 export const DEFAULTS: Config = {
@@ -117,6 +122,9 @@ export const DEFAULTS: Config = {
   cullBusy: false,
   trustXheaders: false,
   kernelStartupTimeout: 60,
+  slurmCallbackHost: '',
+  slurmCallbackIp: '',
+  slurmCallbackPort: 0,
 };
 
 export type OptionType = 'string' | 'int' | 'bool' | 'loglevel' | 'list';
@@ -241,6 +249,14 @@ export const optionTable: readonly OptionSpec[] = [
   { key: 'kernelStartupTimeout', trait: 'kernel_startup_timeout', classes: APP, flag: '--kernel-startup-timeout',
     env: 'KG_KERNEL_STARTUP_TIMEOUT', type: 'int', min: 1, max: MAX_TIMER_SECONDS,
     help: 'Seconds a new kernel has to answer kernel_info before its start fails' },
+  { key: 'slurmCallbackHost', trait: 'slurm_callback_host', classes: APP, flag: '--slurm-callback-host',
+    env: 'KG_SLURM_CALLBACK_HOST', type: 'string',
+    help: "Slurm kernels: host name or address their jobs connect back to ('': this host's name)" },
+  { key: 'slurmCallbackIp', trait: 'slurm_callback_ip', classes: APP, flag: '--slurm-callback-ip', env: 'KG_SLURM_CALLBACK_IP',
+    type: 'string', help: "Slurm kernels: interface to listen on for their launchers ('': every interface)" },
+  { key: 'slurmCallbackPort', trait: 'slurm_callback_port', classes: APP, flag: '--slurm-callback-port',
+    env: 'KG_SLURM_CALLBACK_PORT', type: 'int', min: 0, max: 65535,
+    help: 'Slurm kernels: port to listen on for their launchers (0: any free port)' },
 ];
 
 /** Command-line flags of the app that set no Config option: where to read the config from, what to do. */

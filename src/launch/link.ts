@@ -1,0 +1,315 @@
+/**
+ * One launcher connection, either end: the handshake (protocol.ts), then encrypted records carrying
+ * control messages (JSON objects) and the streams of streams.ts. What leaves goes through a small
+ * scheduler: control frames first, then stream data round-robin, and only while the socket's own
+ * buffer is short, so a burst on one stream neither starves control nor piles up in memory. Both
+ * ends ping every few seconds; a connection silent for three intervals is declared lost.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import {
+  decodeFrame,
+  decodeHello,
+  deriveKeys,
+  encodeFrame,
+  encodeHello,
+  FrameKind,
+  gatewayProof,
+  launcherProof,
+  LinkProtocolError,
+  MAX_FRAME_BYTES,
+  MAX_HANDSHAKE_BYTES,
+  NONCE_BYTES,
+  PROOF_BYTES,
+  proofMatches,
+  RecordOpener,
+  RecordSealer,
+  type HandshakeNonces,
+} from './protocol.ts';
+import { StreamTable, type StreamCarrier } from './streams.ts';
+
+export const HEARTBEAT_MS = 5000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Bytes handed to the socket before the scheduler waits for 'drain'. */
+const SOCKET_HIGH_WATER = 256 * 1024;
+/** Control messages queued for a peer that does not read: beyond this the connection is given up. */
+const MAX_QUEUED_CONTROL_BYTES = 16 * 1024 * 1024;
+
+/** A control message as received: a JSON object with a type, otherwise unchecked. */
+export type ControlMessage = Record<string, unknown> & { type: string };
+
+export interface LinkOptions {
+  heartbeatMs?: number;
+}
+
+/** The launcher's side: say who we are, check the gateway's proof, prove ourselves. */
+export async function connectAsLauncher(socket: Socket, kernelId: string, secret: Buffer, options: LinkOptions = {}): Promise<Link> {
+  const reader = new HandshakeReader(socket, HANDSHAKE_TIMEOUT_MS);
+  try {
+    const launcherNonce = randomBytes(NONCE_BYTES);
+    socket.write(encodeHello(kernelId, launcherNonce));
+    const reply = await reader.read((data) => (data.length >= NONCE_BYTES + PROOF_BYTES ? NONCE_BYTES + PROOF_BYTES : undefined));
+    const nonces: HandshakeNonces = { kernelId, launcherNonce, gatewayNonce: reply.subarray(0, NONCE_BYTES) };
+    if (!proofMatches(reply.subarray(NONCE_BYTES), gatewayProof(secret, nonces))) {
+      throw new LinkProtocolError('the gateway could not prove it holds this kernel\'s secret');
+    }
+    socket.write(launcherProof(secret, nonces));
+    const keys = deriveKeys(secret, nonces);
+    return new Link(socket, keys.toGateway, keys.toLauncher, reader.finish(), 1, options);
+  } catch (error) {
+    reader.finish();
+    socket.destroy();
+    throw error;
+  }
+}
+
+/**
+ * The gateway's side: read the hello, look up the kernel's secret (undefined: not a kernel waiting
+ * for its launcher), prove we hold it, check the launcher's proof.
+ */
+export async function acceptLauncher(
+  socket: Socket,
+  secretFor: (kernelId: string) => Buffer | undefined,
+  options: LinkOptions = {},
+): Promise<{ kernelId: string; link: Link }> {
+  const reader = new HandshakeReader(socket, HANDSHAKE_TIMEOUT_MS);
+  try {
+    let hello: ReturnType<typeof decodeHello> = undefined;
+    await reader.read((data) => (hello = decodeHello(data))?.bytes);
+    const { kernelId, nonce: launcherNonce } = hello!;
+    const secret = secretFor(kernelId);
+    if (!secret) throw new LinkProtocolError(`no kernel ${kernelId} is waiting for its launcher`);
+    const nonces: HandshakeNonces = { kernelId, launcherNonce, gatewayNonce: randomBytes(NONCE_BYTES) };
+    socket.write(Buffer.concat([nonces.gatewayNonce, gatewayProof(secret, nonces)]));
+    const received = await reader.read((data) => (data.length >= PROOF_BYTES ? PROOF_BYTES : undefined));
+    if (!proofMatches(received, launcherProof(secret, nonces))) throw new LinkProtocolError(`wrong proof from a launcher for kernel ${kernelId}`);
+    const keys = deriveKeys(secret, nonces);
+    return { kernelId, link: new Link(socket, keys.toLauncher, keys.toGateway, reader.finish(), 0, options) };
+  } catch (error) {
+    reader.finish();
+    socket.destroy();
+    throw error;
+  }
+}
+
+/** Reads the handshake's plain messages, bounded in size and time. */
+class HandshakeReader {
+  #buffered = Buffer.alloc(0);
+  #wake: (() => void) | undefined;
+  #failure: Error | undefined;
+  readonly #timer: NodeJS.Timeout;
+  readonly #onData = (chunk: Buffer) => {
+    this.#buffered = Buffer.concat([this.#buffered, chunk]);
+    // The launcher may send records right after its proof, but never much before we answer.
+    if (this.#buffered.length > MAX_HANDSHAKE_BYTES + MAX_FRAME_BYTES) this.#fail(new LinkProtocolError('too much data during the handshake'));
+    this.#wake?.();
+  };
+  readonly #onEnd = () => this.#fail(new LinkProtocolError('the connection closed during the handshake'));
+
+  constructor(private readonly socket: Socket, timeoutMs: number) {
+    this.#timer = setTimeout(() => this.#fail(new LinkProtocolError(`no handshake within ${timeoutMs / 1000} s`)), timeoutMs);
+    socket.on('data', this.#onData);
+    socket.on('close', this.#onEnd);
+    socket.on('error', this.#onEnd);
+  }
+
+  /** The next message: `size` says how many bytes it takes of what has arrived (undefined: not all there). */
+  async read(size: (data: Buffer) => number | undefined): Promise<Buffer> {
+    for (;;) {
+      if (this.#failure) throw this.#failure;
+      const bytes = size(this.#buffered);
+      if (bytes !== undefined) {
+        const message = this.#buffered.subarray(0, bytes);
+        this.#buffered = this.#buffered.subarray(bytes);
+        return message;
+      }
+      if (this.#buffered.length >= MAX_HANDSHAKE_BYTES) throw new LinkProtocolError('handshake message too long');
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+  }
+
+  /** Stop reading; what arrived after the handshake belongs to the link. */
+  finish(): Buffer {
+    clearTimeout(this.#timer);
+    this.socket.pause();
+    this.socket.off('data', this.#onData);
+    this.socket.off('close', this.#onEnd);
+    this.socket.off('error', this.#onEnd);
+    return this.#buffered;
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#wake?.();
+  }
+}
+
+export class Link implements StreamCarrier {
+  readonly streams: StreamTable;
+  onControl: (message: ControlMessage) => void = () => undefined;
+  /** Settles with why the connection ended (undefined: closed in good order). */
+  readonly closed: Promise<Error | undefined>;
+  readonly #socket: Socket;
+  readonly #sealer: RecordSealer;
+  readonly #opener: RecordOpener;
+  readonly #control: Buffer[][] = [];
+  #controlBytes = 0;
+  readonly #data = new Map<number, Buffer[][]>();
+  /** Streams with data queued, in the order they are served. */
+  readonly #turns: number[] = [];
+  #pumpScheduled = false;
+  #ending = false;
+  #done = false;
+  #resolveClosed!: (error: Error | undefined) => void;
+  #lastHeard = Date.now();
+  readonly #heartbeat: NodeJS.Timeout;
+
+  constructor(socket: Socket, sendKey: Buffer, receiveKey: Buffer, leftover: Buffer, parity: 0 | 1, options: LinkOptions = {}) {
+    this.#socket = socket;
+    this.#sealer = new RecordSealer(sendKey);
+    this.#opener = new RecordOpener(receiveKey);
+    this.streams = new StreamTable(this, parity);
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, HEARTBEAT_MS);
+    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    socket.on('drain', () => this.#pump());
+    socket.on('error', (error) => this.destroy(error));
+    socket.on('close', () => this.destroy(this.#ending ? undefined : new Error('the connection closed')));
+    const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
+    this.#heartbeat = setInterval(() => {
+      if (Date.now() - this.#lastHeard > 3 * heartbeatMs) return this.destroy(new Error(`no sign of life for ${(3 * heartbeatMs) / 1000} s`));
+      this.sendFrame(FrameKind.ping, 0);
+    }, heartbeatMs);
+    this.#heartbeat.unref();
+    // Records that came with the end of the handshake, then the rest as it comes.
+    queueMicrotask(() => {
+      if (leftover.length > 0) this.#receive(leftover);
+      socket.resume();
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.#done && !this.#ending;
+  }
+
+  /** The peer's address as this end sees it, and ours. */
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
+
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress;
+  }
+
+  send<T extends { type: string }>(message: T): void {
+    this.sendFrame(FrameKind.control, 0, Buffer.from(JSON.stringify(message), 'utf8'));
+  }
+
+  /**
+   * Queue a frame (streams use this). Data frames wait behind control ones; a stream's close
+   * follows its data.
+   */
+  sendFrame(kind: FrameKind, stream: number, payload?: Buffer): void {
+    if (this.#done) return;
+    const frame = encodeFrame(kind, stream, payload);
+    if (kind === FrameKind.data || (kind === FrameKind.close && this.#data.has(stream))) {
+      let queue = this.#data.get(stream);
+      if (!queue) this.#data.set(stream, (queue = []));
+      if (queue.length === 0) this.#turns.push(stream);
+      queue.push(frame);
+    } else {
+      this.#control.push(frame);
+      this.#controlBytes += payload?.length ?? 0;
+      if (this.#controlBytes > MAX_QUEUED_CONTROL_BYTES) return this.destroy(new Error('the peer does not read its control messages'));
+    }
+    if (!this.#pumpScheduled) {
+      // Frames queued in the same turn of the event loop leave in one write.
+      this.#pumpScheduled = true;
+      queueMicrotask(() => this.#pump());
+    }
+  }
+
+  violation(message: string): void {
+    this.destroy(new LinkProtocolError(message));
+  }
+
+  /** Send what is queued, then close the connection in good order. */
+  end(): void {
+    if (this.#done || this.#ending) return;
+    this.#ending = true;
+    this.#pump();
+  }
+
+  destroy(error?: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearInterval(this.#heartbeat);
+    this.#socket.destroy();
+    this.#control.length = 0;
+    this.#data.clear();
+    this.streams.lostAll(error ? error.message : 'the connection closed');
+    this.#resolveClosed(error);
+  }
+
+  #receive(chunk: Buffer): void {
+    if (this.#done) return;
+    this.#lastHeard = Date.now();
+    try {
+      for (const record of this.#opener.push(chunk)) {
+        const { kind, stream, payload } = decodeFrame(record);
+        if (kind === FrameKind.control) this.onControl(parseControl(payload));
+        else if (kind !== FrameKind.ping) this.streams.receive(kind, stream, payload);
+        if (this.#done) return;
+      }
+    } catch (error) {
+      this.destroy(error instanceof LinkProtocolError ? error : new LinkProtocolError((error as Error).message));
+    }
+  }
+
+  #pump(): void {
+    this.#pumpScheduled = false;
+    if (this.#done) return;
+    const socket = this.#socket;
+    socket.cork();
+    try {
+      while (socket.writableLength < SOCKET_HIGH_WATER) {
+        const frame = this.#next();
+        if (!frame) break;
+        for (const part of this.#sealer.seal(frame)) socket.write(part);
+      }
+    } finally {
+      socket.uncork();
+    }
+    if (this.#ending && this.#control.length === 0 && this.#turns.length === 0) socket.end();
+  }
+
+  #next(): Buffer[] | undefined {
+    const control = this.#control.shift();
+    if (control) {
+      this.#controlBytes -= control.length > 1 ? control[1].length : 0;
+      return control;
+    }
+    const stream = this.#turns.shift();
+    if (stream === undefined) return undefined;
+    const queue = this.#data.get(stream)!;
+    const frame = queue.shift()!;
+    if (queue.length > 0) this.#turns.push(stream);
+    else this.#data.delete(stream);
+    return frame;
+  }
+}
+
+function parseControl(payload: Buffer): ControlMessage {
+  let message: unknown;
+  try {
+    message = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw new LinkProtocolError('a control message is not JSON');
+  }
+  if (typeof message !== 'object' || message === null || Array.isArray(message) || typeof (message as { type?: unknown }).type !== 'string') {
+    throw new LinkProtocolError('a control message is not an object with a type');
+  }
+  return message as ControlMessage;
+}
