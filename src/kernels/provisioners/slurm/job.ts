@@ -49,7 +49,7 @@ export class JobWatch {
 
   async submit(s: Submission): Promise<void> {
     const env = sbatchEnvironment(s.gatewayEnv, s.launch);
-    const args = sbatchArguments(this.kernelId, s.config, s.resources, env);
+    const args = sbatchArguments(this.kernelId, s.config, s.resources);
     this.id = await this.commands.submit(args, batchScript(this.kernelId, s.config.launcher), env, s.cwd);
     this.state = 'PENDING';
     // The arguments name no secret; the environment (which holds one) is never logged.

@@ -84,7 +84,7 @@ export interface LaunchVariables {
   KG_LAUNCH_SECRET: string;
 }
 
-/** The variables sbatch runs with and passes to the job (`--export` names them); nothing else of the gateway's. */
+/** The gateway's variables sbatch runs with, and so the job gets; nothing else of the gateway's. */
 const PASSED_VARIABLES = ['PATH', 'HOME', 'USER', 'SLURM_CONF'];
 
 /** sbatch's own environment: a few of the gateway's variables, and the launcher's three. */
@@ -96,9 +96,11 @@ export function sbatchEnvironment(gateway: NodeJS.ProcessEnv, launch: LaunchVari
 
 /**
  * sbatch's arguments: ours, then the kernelspec's (which may override the job name and output), then
- * the request's resources, and last the export list, so that the job gets nothing but what we pass.
+ * the request's resources, and last `--export=ALL`: all of sbatch's own environment, which is the
+ * minimal one of sbatchEnvironment. (A list of names would also make Slurm load the user's login
+ * environment on the node, as --get-user-env does.)
  */
-export function sbatchArguments(kernelId: string, config: SlurmKernelConfig, resources: readonly string[], env: Record<string, string>): string[] {
+export function sbatchArguments(kernelId: string, config: SlurmKernelConfig, resources: readonly string[]): string[] {
   return [
     '--parsable',
     `--job-name=kg-${kernelId.slice(0, 8)}`,
@@ -106,7 +108,7 @@ export function sbatchArguments(kernelId: string, config: SlurmKernelConfig, res
     '--output=/dev/null',
     ...config.sbatchArgs,
     ...resources,
-    `--export=${Object.keys(env).join(',')}`,
+    '--export=ALL',
   ];
 }
 
