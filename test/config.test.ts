@@ -118,6 +118,9 @@ test('each KG_* variable supplies its option', () => {
     KG_CULL_BUSY: 'yes',
     KG_TRUST_XHEADERS: 'true',
     KG_KERNEL_STARTUP_TIMEOUT: '90',
+    KG_SLURM_CALLBACK_HOST: 'login1.cluster',
+    KG_SLURM_CALLBACK_IP: '10.0.0.5',
+    KG_SLURM_CALLBACK_PORT: '7777',
   });
   assert.equal(config, {
     ip: '0.0.0.0',
@@ -158,6 +161,9 @@ test('each KG_* variable supplies its option', () => {
     cullBusy: true,
     trustXheaders: true,
     kernelStartupTimeout: 90,
+    slurmCallbackHost: 'login1.cluster',
+    slurmCallbackIp: '10.0.0.5',
+    slurmCallbackPort: 7777,
   });
 });
 
@@ -172,7 +178,7 @@ test('each short flag sets its option', () => {
     '--expose-kernelspecs', 'false', '--seed-uri', 'https://example.org/s.ipynb', '--env-whitelist', 'X,Y',
     '--env-process-whitelist', 'PATH', '--root-dir', ROOT, '--certfile', CERT, '--keyfile', KEY, '--client-ca', CA,
     '--cull-idle-timeout', '12', '--cull-interval', '13', '--cull-connected', '--cull-busy', 'true', '--trust-xheaders',
-    '--kernel-startup-timeout', '14',
+    '--kernel-startup-timeout', '14', '--slurm-callback-host', 'h', '--slurm-callback-ip', '::', '--slurm-callback-port', '15',
   ]);
   assert.equal(config, {
     ip: '::', port: 9001, portRetries: 3, authToken: 't', authTokenFile: '', allowOrigin: 'https://a', allowHeaders: 'H',
@@ -182,6 +188,7 @@ test('each short flag sets its option', () => {
     exposeKernelspecs: false, seedUri: 'https://example.org/s.ipynb', envWhitelist: ['X', 'Y'],
     envProcessWhitelist: ['PATH'], rootDir: ROOT, certfile: CERT, keyfile: KEY, clientCa: CA, cullIdleTimeout: 12,
     cullInterval: 13, cullConnected: true, cullBusy: true, trustXheaders: true, kernelStartupTimeout: 14,
+    slurmCallbackHost: 'h', slurmCallbackIp: '::', slurmCallbackPort: 15,
   });
 });
 
