@@ -17,7 +17,6 @@ import {
   gatewayProof,
   launcherProof,
   LinkProtocolError,
-  MAX_FRAME_BYTES,
   MAX_HANDSHAKE_BYTES,
   NONCE_BYTES,
   PROOF_BYTES,
@@ -30,6 +29,8 @@ import { StreamTable, type StreamCarrier } from './streams.ts';
 
 export const HEARTBEAT_MS = 5000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** What a peer may have sent before the handshake is over (the messages, and a few reads of records after them). */
+const MAX_HANDSHAKE_BUFFER = 256 * 1024;
 /** Bytes handed to the socket before the scheduler waits for 'drain'. */
 const SOCKET_HIGH_WATER = 256 * 1024;
 /** Control messages queued for a peer that does not read: beyond this the connection is given up. */
@@ -100,8 +101,8 @@ class HandshakeReader {
   readonly #timer: NodeJS.Timeout;
   readonly #onData = (chunk: Buffer) => {
     this.#buffered = Buffer.concat([this.#buffered, chunk]);
-    // The launcher may send records right after its proof, but never much before we answer.
-    if (this.#buffered.length > MAX_HANDSHAKE_BYTES + MAX_FRAME_BYTES) this.#fail(new LinkProtocolError('too much data during the handshake'));
+    // Records may follow the last handshake message in the same reads, but not many: each read is looked at.
+    if (this.#buffered.length > MAX_HANDSHAKE_BUFFER) this.#fail(new LinkProtocolError('too much data during the handshake'));
     this.#wake?.();
   };
   readonly #onEnd = () => this.#fail(new LinkProtocolError('the connection closed during the handshake'));
