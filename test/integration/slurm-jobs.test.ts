@@ -105,6 +105,19 @@ test('a kernelspec with a bad slurm-provisioner config: 500 naming the spec and 
   assert.match(errorBody(res, 'bad config').message, /kernelspec slurm-bad: metadata\.kernel_provisioner\.config\.transport must be "tunnel" or "direct"/);
 });
 
+test('gateway SIGTERM while a job waits in the queue: the gateway exits 0 and the job is cancelled', async () => {
+  const patient = await startGateway();
+  writeSlurmSpec(patient, 'slurm-held', { sbatchArgs: ['--hold'], launchTimeout: 120 });
+  const before = new Set(queuedJobs());
+  const start = api(patient, 'POST', 'api/kernels', { json: { name: 'slurm-held' }, timeoutMs: 60000 }).catch((error: Error) => error);
+  const job = (await waitUntil(() => queuedJobs().find((id) => !before.has(id)), 10000, 'the held job to be queued')) as string;
+  const problems = await stopAndCheck(patient);
+  assert.equal(problems, []);
+  await start;
+  await waitUntil(() => !jobQueued(job), 5000, 'the job to leave the queue');
+  assert.is(jobRecord(job)?.JobState, 'CANCELLED');
+});
+
 test('gateway SIGKILL: the launcher loses its connection, kills the kernel and ends the job (no job after 30 s)', async () => {
   const victim = await startGateway();
   writeSlurmSpec(victim, 'slurm-py', {});

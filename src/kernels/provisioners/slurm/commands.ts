@@ -44,20 +44,22 @@ export class SlurmCommands {
     });
   }
 
-  /** The job while squeue lists it; undefined once it has left the queue (ended). */
-  async queued(jobId: string): Promise<QueuedJob | undefined> {
+  /** The jobs squeue lists of `jobIds` (those it does not list have left the queue), in one call. */
+  async queuedJobs(jobIds: readonly string[]): Promise<Map<string, QueuedJob>> {
+    const jobs = new Map<string, QueuedJob>();
     let out: string;
     try {
-      out = await this.#run('squeue', ['-h', '-j', jobId, '-o', '%T|%N|%r']);
+      out = await this.#run('squeue', ['-h', '-j', jobIds.join(','), '-o', '%i|%T|%N|%r']);
     } catch (error) {
-      // Long gone (past MinJobAge): "Invalid job id specified".
-      if (/invalid job id/i.test((error as Error).message)) return undefined;
+      // Only jobs long gone (past MinJobAge): "Invalid job id specified".
+      if (/invalid job id/i.test((error as Error).message)) return jobs;
       throw error;
     }
-    const line = out.split('\n').find((l) => l.includes('|'));
-    if (!line) return undefined;
-    const [state, node, reason] = line.split('|');
-    return { state, node, reason };
+    for (const line of out.split('\n')) {
+      const [id, state, node, reason] = line.trim().split('|');
+      if (id && state !== undefined) jobs.set(id, { state, node: node ?? '', reason: reason ?? '' });
+    }
+    return jobs;
   }
 
   /** What scontrol says of a job (its final state once it ended); undefined when it no longer knows it. */

@@ -4,7 +4,8 @@
  * when it does not, and described in words when it ends from outside.
  */
 import type { Logger } from '../../../log.ts';
-import type { SlurmCommands } from './commands.ts';
+import type { QueuedJob, SlurmCommands } from './commands.ts';
+import type { QueuePoller } from './queue.ts';
 import { batchScript, sbatchArguments, sbatchEnvironment, type LaunchVariables, type SlurmKernelConfig } from './sbatch.ts';
 
 /** States in which a job no longer runs. */
@@ -43,6 +44,7 @@ export class JobWatch {
 
   constructor(
     private readonly commands: SlurmCommands,
+    private readonly queue: QueuePoller,
     private readonly kernelId: string,
     private readonly log: Logger,
   ) {}
@@ -60,30 +62,39 @@ export class JobWatch {
    * Wait for `connected` (the launcher's connection) while watching the queue. Throws when the job
    * ends first, when `launchTimeout` passes (naming Slurm's pending reason), or when stopWaiting().
    */
-  async waitFor<T>(connected: Promise<T>, deadline: number, launchTimeout: number): Promise<T> {
-    let result: { value: T } | undefined;
-    void connected.then((value) => {
-      result = { value };
-      this.#interrupt?.();
-    });
-    for (let poll = 0; ; poll++) {
-      if (result) break;
-      if (this.#stopped) throw new Error(`the kernel was shut down while Slurm job ${this.id} waited to start`);
-      if (Date.now() >= deadline) {
+  waitFor<T>(connected: Promise<T>, deadline: number, launchTimeout: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unwatch();
+        this.#interrupt = undefined;
+        settle();
+      };
+      const timer = setTimeout(() => {
         const reason = this.reason && this.reason !== 'None' ? ` (reason: ${this.reason})` : '';
-        throw new Error(`Slurm job ${this.id} did not start the kernel within ${launchTimeout} s (launch_timeout); it was ${this.state}${reason} and has been cancelled`);
-      }
-      await this.#refresh();
-      if (result) break;
-      if (this.ended) throw new Error(`Slurm job ${this.id} ${this.endReason} before its launcher connected (the launcher's messages go to the job's --output, /dev/null unless sbatch_args set it)`);
-      // Often at first (jobs start in seconds), then once a second.
-      const pause = Math.min(poll < 8 ? 250 : 1000, Math.max(0, deadline - Date.now()));
-      await Promise.race([sleep(pause), new Promise<void>((resolve) => (this.#interrupt = resolve))]);
-      this.#interrupt = undefined;
-    }
-    this.state = 'RUNNING';
-    this.reason = 'None';
-    return result.value;
+        finish(() => reject(new Error(`Slurm job ${this.id} did not start the kernel within ${launchTimeout} s (launch_timeout); it was ${this.state}${reason} and has been cancelled`)));
+      }, Math.max(0, deadline - Date.now()));
+      const unwatch = this.queue.watch(this.id!, (queued) => {
+        if (queued && !FINISHED.has(queued.state)) return this.#update(queued);
+        void this.#refreshRecord().then(() => {
+          if (!this.ended) return;
+          const hint = "the launcher's messages go to the job's --output, /dev/null unless sbatch_args set it";
+          finish(() => reject(new Error(`Slurm job ${this.id} ${this.endReason} before its launcher connected (${hint})`)));
+        });
+      });
+      this.#interrupt = () => finish(() => reject(new Error(`the kernel was shut down while Slurm job ${this.id} waited to start`)));
+      if (this.#stopped) this.#interrupt();
+      void connected.then((value) =>
+        finish(() => {
+          this.state = 'RUNNING';
+          this.reason = 'None';
+          resolve(value);
+        }),
+      );
+    });
   }
 
   /** The kernel is being shut down: a waitFor under way gives up. */
@@ -117,17 +128,25 @@ export class JobWatch {
   /** After the launcher was told to stop: the job should end by itself in a moment; if not, it is cancelled. */
   async finish(): Promise<void> {
     if (!this.id || this.ended) return;
-    for (let waited = 0; waited < 5000; waited += 200) {
-      const queued = await this.commands.queued(this.id).catch(() => undefined);
-      if (!queued || queued.state === 'COMPLETING' || FINISHED.has(queued.state)) {
-        this.ended = true;
-        this.endReason = `Slurm job ${this.id} has ended`;
-        return;
-      }
-      if (IN_QUEUE.has(queued.state)) break; // never started: nothing will end it but scancel
-      await sleep(200);
-    }
-    await this.cancel();
+    const gone = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => settle(false), 5000);
+      const settle = (value: boolean) => {
+        clearTimeout(timer);
+        unwatch();
+        resolve(value);
+      };
+      const unwatch = this.queue.watch(
+        this.id!,
+        (queued) => {
+          if (!queued || queued.state === 'COMPLETING' || FINISHED.has(queued.state)) settle(true);
+          else if (IN_QUEUE.has(queued.state)) settle(false); // never started: nothing but scancel ends it
+        },
+        true,
+      );
+    });
+    if (!gone) return this.cancel();
+    this.ended = true;
+    this.endReason = `Slurm job ${this.id} has ended`;
   }
 
   /** Synchronous, for the gateway's last moments. */
@@ -137,15 +156,7 @@ export class JobWatch {
     this.commands.cancelNow(this.id);
   }
 
-  async #refresh(): Promise<void> {
-    let queued;
-    try {
-      queued = await this.commands.queued(this.id!);
-    } catch (error) {
-      this.log.warn(`kernel ${this.kernelId}: cannot ask squeue about job ${this.id}: ${(error as Error).message}`);
-      return;
-    }
-    if (!queued || FINISHED.has(queued.state)) return this.#refreshRecord();
+  #update(queued: QueuedJob): void {
     if (queued.state !== this.state || queued.reason !== this.reason) {
       this.log.info(`kernel ${this.kernelId}: Slurm job ${this.id} is ${queued.state}${queued.reason && queued.reason !== 'None' ? ` (${queued.reason})` : ''}`);
     }

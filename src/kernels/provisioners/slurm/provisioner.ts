@@ -15,6 +15,7 @@ import type { ExitStatus, KernelProvisioner, LaunchedProcess, LaunchRequest, Pro
 import type { SlurmCommands } from './commands.ts';
 import { JobWatch } from './job.ts';
 import type { LaunchListener } from './listener.ts';
+import type { QueuePoller } from './queue.ts';
 import { readSlurmConfig, requestedResources, SLURM_PROVISIONER, type SlurmKernelConfig } from './sbatch.ts';
 import { LauncherSession, type ProcessEnd } from './session.ts';
 import { GatewayTunnel } from './tunnel.ts';
@@ -23,6 +24,8 @@ import { GatewayTunnel } from './tunnel.ts';
 export interface SlurmServices {
   listener: LaunchListener;
   commands: SlurmCommands;
+  /** One squeue for all jobs being waited on. */
+  queue: QueuePoller;
   /** The address jobs connect back to, unless a kernelspec says otherwise. */
   callbackHost: string;
   /** `kernelgateway launch`, as this very program runs it. */
@@ -153,7 +156,7 @@ export class SlurmProvisioner implements KernelProvisioner {
     const { listener, commands } = this.#services;
     const port = await listener.port();
     const waiting = listener.expect(kernelId, secret);
-    const job = new JobWatch(commands, kernelId, this.#log);
+    const job = new JobWatch(commands, this.#services.queue, kernelId, this.#log);
     this.#job = job;
     try {
       await job.submit({

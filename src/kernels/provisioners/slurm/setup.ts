@@ -5,6 +5,7 @@ import type { Logger } from '../../../log.ts';
 import type { ProvisionerFactory } from '../provisioner.ts';
 import { SlurmCommands } from './commands.ts';
 import { LaunchListener } from './listener.ts';
+import { QueuePoller } from './queue.ts';
 import { SlurmProvisioner, type SlurmServices } from './provisioner.ts';
 import { SLURM_PROVISIONER } from './sbatch.ts';
 
@@ -16,9 +17,11 @@ export function slurmProvisioner(
 ): { name: string; create: ProvisionerFactory; close: () => Promise<void> } {
   const commandEnv: Record<string, string> = {};
   for (const name of ['PATH', 'HOME', 'USER', 'SLURM_CONF', 'LANG']) if (env[name] !== undefined) commandEnv[name] = env[name]!;
+  const commands = new SlurmCommands(commandEnv);
   const services: SlurmServices = {
     listener: new LaunchListener({ ip: config.slurmCallbackIp, port: config.slurmCallbackPort, log }),
-    commands: new SlurmCommands(commandEnv),
+    commands,
+    queue: new QueuePoller(commands, (error) => log.warn(`cannot ask squeue about the Slurm kernels' jobs: ${error.message}`)),
     callbackHost: config.slurmCallbackHost || hostname(),
     defaultLauncher: [...selfArgv, 'launch'],
     env,
