@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { connect } from 'node:net';
+import { connect, isIPv4 } from 'node:net';
 import { KernelProcess, PrivateDir } from './kernel-process.ts';
 import type { ControlMessage, Link } from './link.ts';
 import { isKernelSignal, readStart, type LauncherMessage, type StartMessage } from './messages.ts';
@@ -89,6 +89,8 @@ export class Launcher {
     if (generation !== this.#generation || this.#ending) return;
     if (this.#kernel && !this.#kernel.exited) await this.#kernel.stop(STOP_GRACE_MS);
     const ip = start.transport === 'direct' ? this.#nodeAddress : '127.0.0.1';
+    // ZeroMQ endpoints here and in the gateway are written for IPv4.
+    if (!isIPv4(ip)) throw new Error(`the direct transport needs an IPv4 address, and this node reached the gateway from ${ip}; use the tunnel transport`);
     if (!this.#ports || start.new_ports || ip !== this.#ip) this.#ports = await choosePorts(ip);
     this.#ip = ip;
     const ports = this.#ports;

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { api, deleteKernel, errorBody, guardSuite, startGateway, stopAndCheck, waitUntil, type Gateway } from '../helpers/gateway.ts';
 import { runInKernel } from '../helpers/kernel-ws.ts';
-import { jobProcesses, jobQueued, jobRecord, queuedJobs, requireSlurm, slurmModel, waitJobEnded, writeSlurmSpec } from '../helpers/slurm.ts';
+import { jobProcesses, jobQueued, jobRecord, queuedJobs, requireSlurm, slurmModel, TRANSPORTS, waitJobEnded, writeSlurmSpec } from '../helpers/slurm.ts';
 
 const test = suite('slurm: jobs, requests, failures');
 let gw: Gateway;
@@ -118,17 +118,23 @@ test('gateway SIGTERM while a job waits in the queue: the gateway exits 0 and th
   assert.is(jobRecord(job)?.JobState, 'CANCELLED');
 });
 
-test('gateway SIGKILL: the launcher loses its connection, kills the kernel and ends the job (no job after 30 s)', async () => {
+test('gateway SIGKILL: each launcher loses its connection, kills its kernel and ends its job (no job after 30 s)', async () => {
   const victim = await startGateway();
-  writeSlurmSpec(victim, 'slurm-py', {});
-  const res = await api(victim, 'POST', 'api/kernels', { json: { name: 'slurm-py' }, timeoutMs: 60000 });
-  assert.is(res.status, 201, res.text);
-  const job = slurmModel(res.body).job_id;
-  assert.ok(jobProcesses(job).length >= 2, 'the launcher and the kernel run');
+  const jobs = await Promise.all(
+    TRANSPORTS.map(async (transport) => {
+      writeSlurmSpec(victim, `slurm-${transport}`, { transport });
+      const res = await api(victim, 'POST', 'api/kernels', { json: { name: `slurm-${transport}` }, timeoutMs: 60000 });
+      assert.is(res.status, 201, res.text);
+      return slurmModel(res.body).job_id;
+    }),
+  );
+  for (const job of jobs) assert.ok(jobProcesses(job).length >= 2, 'the launcher and the kernel run');
   const t0 = Date.now();
   victim.proc.kill('SIGKILL');
-  await waitUntil(() => !jobQueued(job), 30000, `job ${job} to end after the gateway was killed`, 250);
-  await waitUntil(() => jobProcesses(job).length === 0, 5000, 'the job\'s processes to be gone');
+  for (const job of jobs) {
+    await waitUntil(() => !jobQueued(job), 30000, `job ${job} to end after the gateway was killed`, 250);
+    await waitUntil(() => jobProcesses(job).length === 0, 5000, `the processes of job ${job} to be gone`);
+  }
   const took = Date.now() - t0;
   assert.ok(took < 30000, `took ${took} ms`);
   await stopAndCheck(victim); // removes its folder; its exit (SIGKILL) is no problem here
