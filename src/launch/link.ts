@@ -17,6 +17,7 @@ import {
   gatewayProof,
   launcherProof,
   LinkProtocolError,
+  MAX_DATA_BYTES,
   MAX_HANDSHAKE_BYTES,
   NONCE_BYTES,
   PROOF_BYTES,
@@ -38,6 +39,13 @@ const MAX_QUEUED_CONTROL_BYTES = 16 * 1024 * 1024;
 
 /** A control message as received: a JSON object with a type, otherwise unchecked. */
 export type ControlMessage = Record<string, unknown> & { type: string };
+
+/** A frame of a stream waiting to be sent: data (to which more data may still be added) or its close. */
+interface QueuedData {
+  parts: Buffer[];
+  size: number;
+  data: boolean;
+}
 
 export interface LinkOptions {
   heartbeatMs?: number;
@@ -156,7 +164,7 @@ export class Link implements StreamCarrier {
   readonly #opener: RecordOpener;
   readonly #control: Buffer[][] = [];
   #controlBytes = 0;
-  readonly #data = new Map<number, Buffer[][]>();
+  readonly #data = new Map<number, QueuedData[]>();
   /** Streams with data queued, in the order they are served. */
   readonly #turns: number[] = [];
   #pumpScheduled = false;
@@ -214,13 +222,21 @@ export class Link implements StreamCarrier {
    */
   sendFrame(kind: FrameKind, stream: number, payload?: Buffer): void {
     if (this.#done) return;
-    const frame = encodeFrame(kind, stream, payload);
     if (kind === FrameKind.data || (kind === FrameKind.close && this.#data.has(stream))) {
       let queue = this.#data.get(stream);
       if (!queue) this.#data.set(stream, (queue = []));
       if (queue.length === 0) this.#turns.push(stream);
-      queue.push(frame);
+      const last = queue[queue.length - 1];
+      const size = payload?.length ?? 0;
+      // Small pieces of a stream still waiting here travel as one frame (a frame's payload is all its record holds).
+      if (kind === FrameKind.data && last?.data && last.size + size <= MAX_DATA_BYTES) {
+        last.parts.push(payload!);
+        last.size += size;
+      } else {
+        queue.push({ parts: encodeFrame(kind, stream, payload), size, data: kind === FrameKind.data });
+      }
     } else {
+      const frame = encodeFrame(kind, stream, payload);
       this.#control.push(frame);
       this.#controlBytes += payload?.length ?? 0;
       if (this.#controlBytes > MAX_QUEUED_CONTROL_BYTES) return this.destroy(new Error('the peer does not read its control messages'));
@@ -298,7 +314,7 @@ export class Link implements StreamCarrier {
     const frame = queue.shift()!;
     if (queue.length > 0) this.#turns.push(stream);
     else this.#data.delete(stream);
-    return frame;
+    return frame.parts;
   }
 }
 

@@ -16,7 +16,10 @@ import { FrameKind, MAX_DATA_BYTES } from './protocol.ts';
 export const STREAM_WINDOW = 512 * 1024;
 /** Open streams per connection (a kernel uses five channels, two output streams, and a few more across restarts). */
 export const MAX_STREAMS = 32;
-/** Consumed bytes are acknowledged in batches of this size (or when the stream goes quiet). */
+/**
+ * Consumed bytes are acknowledged in batches of this size. A sender is never left waiting by it: it
+ * stops only with a whole window unacknowledged, of which at least a batch is then passed on.
+ */
 const ACK_BATCH = 64 * 1024;
 
 /** What a stream needs from its connection. */
@@ -39,7 +42,6 @@ export class Stream {
   #pendingBytes = 0;
   #allowance = STREAM_WINDOW;
   #unacked = 0;
-  #ackScheduled = false;
   #ending = false;
   #closed = false;
   /** A write returned false: the source waits for ondrain. */
@@ -145,19 +147,7 @@ export class Stream {
   #consumed(bytes: number): void {
     if (this.#closed) return;
     this.#unacked += bytes;
-    if (this.#unacked >= ACK_BATCH) return this.#ack();
-    // A quiet stream acknowledges what it has soon anyway, so small messages never wait on a window.
-    if (!this.#ackScheduled) {
-      this.#ackScheduled = true;
-      setImmediate(() => {
-        this.#ackScheduled = false;
-        if (this.#unacked > 0) this.#ack();
-      });
-    }
-  }
-
-  #ack(): void {
-    if (this.#closed) return;
+    if (this.#unacked < ACK_BATCH) return;
     const payload = Buffer.allocUnsafe(4);
     payload.writeUInt32BE(this.#unacked);
     this.#allowance += this.#unacked;
