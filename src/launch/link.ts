@@ -34,6 +34,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_HANDSHAKE_BUFFER = 256 * 1024;
 /** Bytes handed to the socket before the scheduler waits for 'drain'. */
 const SOCKET_HIGH_WATER = 256 * 1024;
+/** Record pieces smaller than this are copied together before they are written. */
+const GATHER_LIMIT = 16 * 1024;
 /** Control messages queued for a peer that does not read: beyond this the connection is given up. */
 const MAX_QUEUED_CONTROL_BYTES = 16 * 1024 * 1024;
 
@@ -289,16 +291,29 @@ export class Link implements StreamCarrier {
     this.#pumpScheduled = false;
     if (this.#done) return;
     const socket = this.#socket;
-    socket.cork();
-    try {
-      while (socket.writableLength < SOCKET_HIGH_WATER) {
-        const frame = this.#next();
-        if (!frame) break;
-        for (const part of this.#sealer.seal(frame)) socket.write(part);
+    // Small records are gathered into one buffer: one write, instead of a writev of many pieces.
+    let gathered: Buffer[] = [];
+    let gatheredBytes = 0;
+    const flush = () => {
+      if (gathered.length > 0) socket.write(gathered.length === 1 ? gathered[0] : Buffer.concat(gathered, gatheredBytes));
+      gathered = [];
+      gatheredBytes = 0;
+    };
+    while (socket.writableLength + gatheredBytes < SOCKET_HIGH_WATER) {
+      const frame = this.#next();
+      if (!frame) break;
+      for (const part of this.#sealer.seal(frame)) {
+        if (part.length >= GATHER_LIMIT) {
+          flush();
+          socket.write(part);
+        } else {
+          gathered.push(part);
+          gatheredBytes += part.length;
+          if (gatheredBytes >= GATHER_LIMIT) flush();
+        }
       }
-    } finally {
-      socket.uncork();
     }
+    flush();
     if (this.#ending && this.#control.length === 0 && this.#turns.length === 0) socket.end();
   }
 
