@@ -22,7 +22,7 @@ import { launchGateway, PYTHON, rest, type Gateway } from './processes.ts';
 const QUICK = process.argv.includes('--quick');
 const STARTS = QUICK ? 2 : 4;
 const EXECUTES = QUICK ? 200 : 600;
-const BLOCK = 50;
+const BLOCK = 10;
 const MESSAGES = QUICK ? 5000 : 20_000;
 const ROUNDS = QUICK ? 1 : 3;
 const LARGE_BYTES = 50_000_000;

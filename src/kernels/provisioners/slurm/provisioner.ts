@@ -93,15 +93,8 @@ export class SlurmProvisioner implements KernelProvisioner {
       if (first) await this.#job?.cancel();
       throw new Error(`the kernel did not start ${where}: ${(error as Error).message}${tail ? `; its last output:\n${tail}` : ''}`);
     }
-    const ports = config.transport === 'tunnel' ? this.#tunnel!.ports : started.ports;
-    const connection: ConnectionInfo = {
-      ...ports,
-      ip: config.transport === 'tunnel' ? '127.0.0.1' : started.ip,
-      key: request.key,
-      transport: 'tcp',
-      signature_scheme: request.signatureScheme,
-      kernel_name: spec.name,
-    };
+    const endpoint = config.transport === 'tunnel' ? this.#tunnel!.endpoint : { ...started.ports, ip: started.ip, transport: 'tcp' as const };
+    const connection: ConnectionInfo = { ...endpoint, key: request.key, signature_scheme: request.signatureScheme, kernel_name: spec.name };
     this.#lastConnection = connection;
     this.#log.info(`kernel ${this.#context.kernelId}: running in Slurm job ${this.#job?.id} on ${session.node || 'its node'} (pid ${started.pid} there, ${config.transport})`);
     return { connection, exited: started.ended.then((end) => this.#exitStatus(end)) };
