@@ -11,7 +11,7 @@
  * 0.9x. Exit code 1 when a workload failed or a message was lost (a missed goal is printed).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +93,31 @@ const iopubCell = (n: number) =>
 const NO_IOPUB_LIMIT_CELL = 'import zmq\n_t = get_ipython().kernel.iopub_thread\n_t.io_loop.add_callback(lambda: _t.socket.setsockopt(zmq.SNDHWM, 0))';
 const largeCell = `from IPython.display import publish_display_data\npublish_display_data({'text/plain': 'x' * ${LARGE_BYTES}})`;
 
+/** CPU time a process has used (user + system), in ms, from /proc. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100 per second on Linux)
+  } catch {
+    return 0;
+  }
+}
+
+/** The launcher of a job running on this host: its process whose last argument is `launch`, with the job's id in its environment. */
+function launcherOf(jobId: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1) !== 'launch') continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`SLURM_JOB_ID=${jobId}`)) return Number(entry);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 const rotate = <T>(items: T[], by: number) => [...items.slice(by % items.length), ...items.slice(0, by % items.length)];
@@ -104,6 +129,10 @@ interface Subject {
   starts: number[];
   roundTrips: number[];
   iopub: number[];
+  /** CPU time (ms) per 1,000 iopub messages: the gateway's, and the launcher's (Slurm kernels). */
+  gatewayCpu: number[];
+  launcherCpu: number[];
+  launcherPid?: number;
   large?: number;
   problems: string[];
 }
@@ -131,11 +160,15 @@ async function benchmark(gateway: Gateway): Promise<Subject[]> {
         await previous.connection.close();
         await rest(gateway, TOKEN, 'DELETE', `api/kernels/${previous.id}`);
       }
-      subjects.set(kind, { kind, id: started.id, connection: started.connection, starts: [...(previous?.starts ?? []), started.ms], roundTrips: [], iopub: [], problems: [] });
+      subjects.set(kind, { kind, id: started.id, connection: started.connection, starts: [...(previous?.starts ?? []), started.ms], roundTrips: [], iopub: [], gatewayCpu: [], launcherCpu: [], problems: [] });
     }
   }
   const all = [...subjects.values()];
-  for (const s of all) await runCell(s.connection, NO_IOPUB_LIMIT_CELL);
+  for (const s of all) {
+    await runCell(s.connection, NO_IOPUB_LIMIT_CELL);
+    const job = (await rest(gateway, TOKEN, 'GET', `api/kernels/${s.id}`)).body as { provisioner?: { job_id?: string } };
+    if (job.provisioner?.job_id) s.launcherPid = launcherOf(job.provisioner.job_id);
+  }
   // 2. Round trips of an empty cell, in rotated blocks.
   for (const s of all) for (let i = 0; i < 30; i++) await timedCell(s.connection, 'pass', 10_000);
   for (let block = 0; block * BLOCK < EXECUTES; block++) {
@@ -145,8 +178,11 @@ async function benchmark(gateway: Gateway): Promise<Subject[]> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of rotate(all, round)) {
       let count = 0;
+      const cpuBefore = [cpuMs(gateway.pid), s.launcherPid ? cpuMs(s.launcherPid) : 0];
       const ms = await timedCell(s.connection, iopubCell(MESSAGES), 120_000, (type) => type === 'display_data' && count++);
       s.iopub.push((count / ms) * 1000);
+      s.gatewayCpu.push(((cpuMs(gateway.pid) - cpuBefore[0]) / count) * 1000);
+      if (s.launcherPid) s.launcherCpu.push(((cpuMs(s.launcherPid) - cpuBefore[1]) / count) * 1000);
       if (count !== MESSAGES) s.problems.push(`iopub round ${round + 1}: ${count} of ${MESSAGES} display_data arrived`);
       log(`iopub ${s.kind.label}: ${Math.round((count / ms) * 1000)} msg/s`);
     }
@@ -167,21 +203,31 @@ function report(subjects: Subject[]): boolean {
   const [local, ...slurm] = subjects;
   const stats = (s: Subject) => {
     const sorted = [...s.roundTrips].sort((a, b) => a - b);
-    return { start: median(s.starts), p50: percentile(sorted, 50), p99: percentile(sorted, 99), iopub: median(s.iopub), large: s.large ?? NaN };
+    return {
+      start: median(s.starts),
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      iopub: median(s.iopub),
+      gatewayCpu: median(s.gatewayCpu),
+      launcherCpu: s.launcherCpu.length ? median(s.launcherCpu) : 0,
+      large: s.large ?? NaN,
+    };
   };
   const base = stats(local);
-  const rows: [string, (x: ReturnType<typeof stats>) => number, number, 'time' | 'rate'][] = [
-    [`start, POST to kernel_info_reply (ms, median of ${STARTS})`, (x) => x.start, 0, 'time'],
-    [`execute round trip p50 (ms, n=${EXECUTES})`, (x) => x.p50, 3, 'time'],
-    ['execute round trip p99 (ms)', (x) => x.p99, 3, 'time'],
-    [`iopub display_data x${MESSAGES} (msg/s, median of ${ROUNDS})`, (x) => x.iopub, 0, 'rate'],
-    ['one 50 MB output (ms)', (x) => x.large, 0, 'time'],
+  const rows: [string, (x: ReturnType<typeof stats>) => number, number][] = [
+    [`start, POST to kernel_info_reply (ms, median of ${STARTS})`, (x) => x.start, 0],
+    [`execute round trip p50 (ms, n=${EXECUTES})`, (x) => x.p50, 3],
+    ['execute round trip p99 (ms)', (x) => x.p99, 3],
+    [`iopub display_data x${MESSAGES} (msg/s, median of ${ROUNDS})`, (x) => x.iopub, 0],
+    ['  gateway CPU per 1,000 iopub messages (ms)', (x) => x.gatewayCpu, 1],
+    ['  launcher CPU per 1,000 iopub messages (ms)', (x) => x.launcherCpu, 1],
+    ['one 50 MB output (ms)', (x) => x.large, 0],
   ];
   const header = ['workload', ...subjects.map((s) => s.kind.label), ...slurm.map((s) => `${s.kind.label.replace('slurm ', '')}/local`)];
   const lines = rows.map(([label, pick, digits]) => [
     label,
     ...subjects.map((s) => pick(stats(s)).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })),
-    ...slurm.map((s) => `${(pick(stats(s)) / pick(base)).toFixed(2)}x`),
+    ...slurm.map((s) => (pick(base) > 0 ? `${(pick(stats(s)) / pick(base)).toFixed(2)}x` : '-')),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const render = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ');
