@@ -66,6 +66,7 @@ export class SlurmProvisioner implements KernelProvisioner {
     const first = !this.#session;
     const deadline = Date.now() + (first ? this.#configure().launchTimeout * 1000 : RESTART_TIMEOUT_MS);
     if (first) this.#session = await this.#submitAndConnect(request, deadline);
+    await this.#abandonIfClosed();
     const session = this.#session!;
     const config = this.#config!;
     const { spec } = this.#context;
@@ -93,6 +94,7 @@ export class SlurmProvisioner implements KernelProvisioner {
       if (first) await this.#job?.cancel();
       throw new Error(`the kernel did not start ${where}: ${(error as Error).message}${tail ? `; its last output:\n${tail}` : ''}`);
     }
+    await this.#abandonIfClosed();
     const endpoint = config.transport === 'tunnel' ? this.#tunnel!.endpoint : { ...started.ports, ip: started.ip, transport: 'tcp' as const };
     const connection: ConnectionInfo = { ...endpoint, key: request.key, signature_scheme: request.signatureScheme, kernel_name: spec.name };
     this.#lastConnection = connection;
@@ -108,10 +110,21 @@ export class SlurmProvisioner implements KernelProvisioner {
     if (this.#closed) return;
     this.#closed = true;
     this.#job?.stopWaiting();
+    await this.#teardown();
+  }
+
+  /** Stop the launcher (so the job ends COMPLETED), cancel whatever is still there, close the tunnel. */
+  async #teardown(): Promise<void> {
     await this.#session?.stop(STOP_WAIT_MS);
-    // Shut down in good order, the launcher ended the job itself (COMPLETED); whatever is still there goes.
     await this.#job?.finish();
     this.#tunnel?.close();
+  }
+
+  /** A shutdown came while a launch was under way: what the launch made meanwhile goes too. */
+  async #abandonIfClosed(): Promise<void> {
+    if (!this.#closed) return;
+    await this.#teardown();
+    throw new Error(`kernel ${this.#context.kernelId} was shut down while it started`);
   }
 
   killNow(): void {

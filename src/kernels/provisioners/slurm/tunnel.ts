@@ -22,6 +22,7 @@ const UNIX_SOCKETS = process.platform !== 'win32';
 export class GatewayTunnel {
   #link: Link | undefined;
   readonly #sockets = new Set<Socket>();
+  #closed = false;
 
   private constructor(
     /** Where the gateway's sockets connect: ip (a path prefix for ipc), transport and ports. */
@@ -60,6 +61,8 @@ export class GatewayTunnel {
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#link = undefined;
     for (const server of this.servers) server.close();
     for (const socket of this.#sockets) socket.destroy();
