@@ -209,7 +209,8 @@ export function removeStaleConnectionFiles(runtimeDir: string, log?: Logger): st
   return removed;
 }
 
-function processAlive(pid: number): boolean {
+/** True while a process with this pid exists (whoever owns it). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

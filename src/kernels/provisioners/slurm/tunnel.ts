@@ -6,7 +6,7 @@
  * can reach them (on Windows, loopback TCP ports). They stay the same across restarts, as a local
  * kernel's ports do.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +14,36 @@ import type { Link } from '../../../launch/link.ts';
 import { CHANNELS, type Channel } from '../../../launch/ports.ts';
 import { pipeSocket } from '../../../launch/streams.ts';
 import type { ConnectionInfo } from '../../../messaging/message.ts';
+import { processAlive } from '../local.ts';
 import { choosePorts, releasePorts, type Ports } from '../ports.ts';
 
 const LOOPBACK = '127.0.0.1';
 const UNIX_SOCKETS = process.platform !== 'win32';
+const FOLDER_PREFIX = 'kg-tunnel-';
+let staleRemoved = false;
+
+/** Folders a gateway of this user left behind when it was killed (SIGKILL): its pid is in their name. */
+function removeStaleFolders(): void {
+  if (staleRemoved) return;
+  staleRemoved = true;
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(FOLDER_PREFIX)) continue;
+    const pid = Number(/^\d+/.exec(name.slice(FOLDER_PREFIX.length))?.[0]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    const folder = join(tmpdir(), name);
+    try {
+      if (statSync(folder).uid === process.getuid?.()) rmSync(folder, { recursive: true, force: true });
+    } catch {
+      /* gone meanwhile, or not ours */
+    }
+  }
+}
 
 export class GatewayTunnel {
   #link: Link | undefined;
@@ -35,7 +61,8 @@ export class GatewayTunnel {
 
   static async open(): Promise<GatewayTunnel> {
     if (UNIX_SOCKETS) {
-      const folder = mkdtempSync(join(tmpdir(), 'kg-tunnel-'));
+      removeStaleFolders();
+      const folder = mkdtempSync(join(tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
       const prefix = join(folder, 'k');
       // jupyter_client's ipc convention: <prefix>-<n>, the "port" numbering the channels.
       const ports = Object.fromEntries(CHANNELS.map((channel, i) => [`${channel}_port`, i + 1])) as Ports;
