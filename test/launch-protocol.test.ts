@@ -39,6 +39,11 @@ async function listen(onSocket: (socket: Socket) => void): Promise<{ server: Ser
   return { server, port: (server.address() as { port: number }).port };
 }
 
+/** Both ends read once their handlers are in place. */
+function startBoth(...links: Link[]): void {
+  for (const link of links) link.start();
+}
+
 function dial(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => resolve(socket));
@@ -70,6 +75,7 @@ test('both ends authenticate with the same secret, and control messages flow bot
   const atLauncher: unknown[] = [];
   gatewayLink.onControl = (m) => atGateway.push(m);
   launcherLink.onControl = (m) => atLauncher.push(m);
+  startBoth(gatewayLink, launcherLink);
   launcherLink.send({ type: 'hello', n: 1 });
   gatewayLink.send({ type: 'start', argv: ['a'] });
   await sleep(50);
@@ -114,6 +120,22 @@ test('garbage instead of a hello ends the connection at once', async () => {
   const closed = new Promise((resolve) => socket.on('close', resolve));
   await closed;
   assert.match(String(await result!.catch((e: Error) => e.message)), /bad magic/);
+  server.close();
+});
+
+test('nothing reaches a handler before start(): a message sent at once waits for it', async () => {
+  const { server, accepted, launcher } = await pair(randomBytes(32));
+  const launcherLink = await launcher;
+  launcherLink.start();
+  launcherLink.send({ type: 'hello' });
+  const { link: gatewayLink } = await accepted();
+  await sleep(50); // the message has arrived, and waits
+  const seen: unknown[] = [];
+  gatewayLink.onControl = (m) => seen.push(m);
+  gatewayLink.start();
+  await sleep(20);
+  assert.equal(seen, [{ type: 'hello' }]);
+  launcherLink.destroy();
   server.close();
 });
 
@@ -205,6 +227,7 @@ test('a tampered record on the wire ends the link (a relay that flips one byte a
   const { link: gatewayLink } = await accepted();
   const seen: unknown[] = [];
   gatewayLink.onControl = (m) => seen.push(m);
+  startBoth(gatewayLink, launcherLink);
   launcherLink.send({ type: 'padding', text: 'x'.repeat(300) });
   const error = await gatewayLink.closed;
   assert.instance(error, LinkProtocolError);
@@ -225,6 +248,7 @@ test('streams: data flows both ways, and a receiver that does not pass data on h
     opened = Promise.resolve();
     return true;
   };
+  startBoth(gatewayLink, launcherLink);
   const stream = gatewayLink.streams.open('iopub')!;
   let drained = 0;
   stream.ondrain = () => drained++;
@@ -258,6 +282,7 @@ test('streams: a peer sending beyond its window loses the connection', async () 
     stream.ondata = () => undefined; // never consumed
     return true;
   };
+  startBoth(gatewayLink, launcherLink);
   const stream = gatewayLink.streams.open('shell')!;
   await sleep(20);
   // Bypass the stream's own accounting, as a broken or hostile peer would.
@@ -282,6 +307,7 @@ test('streams: control messages pass a stream that is flooding', async () => {
     return true;
   };
   launcherLink.onControl = () => (controlAt = bytes);
+  startBoth(gatewayLink, launcherLink);
   const stream = gatewayLink.streams.open('iopub')!;
   for (let i = 0; i < 8; i++) stream.write(Buffer.alloc(STREAM_WINDOW / 4));
   gatewayLink.send({ type: 'signal', signal: 'SIGINT' });
@@ -297,6 +323,7 @@ test('streams: opens beyond the limit are refused, bad opens break the protocol'
   const launcherLink = await launcher;
   const { link: gatewayLink } = await accepted();
   launcherLink.streams.onopen = () => true;
+  startBoth(gatewayLink, launcherLink);
   const streams = Array.from({ length: 40 }, () => gatewayLink.streams.open('shell'));
   assert.is(streams.filter(Boolean).length, 32, 'an end opens at most 32 streams');
   await sleep(50);

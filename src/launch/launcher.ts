@@ -48,6 +48,7 @@ export class Launcher {
     void link.closed.then((error) => {
       if (!this.#ending) void this.#end(1, `lost the connection to the gateway${error ? ` (${error.message})` : ''}`);
     });
+    link.start();
     this.#send({ type: 'hello', node: hostname(), address: this.#nodeAddress, pid: process.pid });
   }
 

@@ -175,6 +175,8 @@ export class Link implements StreamCarrier {
   #resolveClosed!: (error: Error | undefined) => void;
   #lastHeard = Date.now();
   readonly #heartbeat: NodeJS.Timeout;
+  #leftover: Buffer;
+  #started = false;
 
   constructor(socket: Socket, sendKey: Buffer, receiveKey: Buffer, leftover: Buffer, parity: 0 | 1, options: LinkOptions = {}) {
     this.#socket = socket;
@@ -194,11 +196,20 @@ export class Link implements StreamCarrier {
       this.sendFrame(FrameKind.ping, 0);
     }, heartbeatMs);
     this.#heartbeat.unref();
+    this.#leftover = leftover;
+  }
+
+  /**
+   * Begin reading, once whoever owns the link has set onControl and streams.onopen: nothing the peer
+   * sent is handed to a handler before then.
+   */
+  start(): void {
+    if (this.#started || this.#done) return;
+    this.#started = true;
     // Records that came with the end of the handshake, then the rest as it comes.
-    queueMicrotask(() => {
-      if (leftover.length > 0) this.#receive(leftover);
-      socket.resume();
-    });
+    if (this.#leftover.length > 0) this.#receive(this.#leftover);
+    this.#leftover = Buffer.alloc(0);
+    this.#socket.resume();
   }
 
   get isOpen(): boolean {

@@ -1,13 +1,26 @@
 /**
  * Kernels as real Slurm jobs (the slurm-provisioner), in both transports side by side: start and
- * execute (ipykernel and the built-in JavaScript kernel), interrupt in signal and message mode,
+ * execute (ipykernel and the built-in JavaScript kernel), comms with large binary buffers and input(),
+ * interrupt in signal and message mode,
  * restart in the same job, a crash restarted in the same job, shutdown ending the job COMPLETED, a job
  * cancelled from outside, and the gateway's SIGTERM ending every job. Needs .ci/slurm-start.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { api, checkKernelModel, deleteKernel, guardSuite, sleep, startGateway, startKernel, stopAndCheck, waitUntil, type Gateway } from '../helpers/gateway.ts';
-import { execute, executeContent, isReplyTo, isStatus, KernelClient, waitForKernelInfo } from '../helpers/kernel-ws.ts';
+import { randomUUID } from 'node:crypto';
+import {
+  bytesEqual,
+  ECHO_COMM_TARGET_CODE,
+  execute,
+  executeContent,
+  finishExecute,
+  isReplyTo,
+  isStatus,
+  KernelClient,
+  testBytes,
+  waitForKernelInfo,
+} from '../helpers/kernel-ws.ts';
 import {
   JAVASCRIPT_ARGV,
   jobProcesses,
@@ -103,6 +116,24 @@ test('the job gets nothing of the gateway\'s environment but PATH, HOME and USER
     assert.equal(foreign, [], 'variables in the job that the gateway did not pass');
     assert.is(env.PATH, process.env.PATH);
   }
+});
+
+test('comms with binary buffers (2 MB each way, beyond a stream window) and input() work through the job', async () => {
+  await both(async (transport) => {
+    const { client } = py[transport];
+    assert.is((await execute(client, ECHO_COMM_TARGET_CODE)).reply.content.status, 'ok');
+    const commId = randomUUID();
+    const big = testBytes(2_000_000, transport.length);
+    client.request('shell', 'comm_open', { comm_id: commId, target_name: 'echo', data: {} }, { buffers: [big] });
+    const opened = await client.waitFor((m) => m.header.msg_type === 'comm_msg' && m.content.comm_id === commId, 30000, `the comm echo (${transport})`);
+    assert.ok(bytesEqual(opened.buffers[0], big), `the 2 MB buffer came back changed (${transport})`);
+    const req = client.request('shell', 'execute_request', executeContent("print('got', input('name? '))", true));
+    const prompt = await client.waitFor((m) => m.channel === 'stdin' && m.header.msg_type === 'input_request', 15000, 'input_request');
+    assert.is(prompt.content.prompt, 'name? ');
+    client.request('stdin', 'input_reply', { value: 'Ada' }, { parent: prompt.header });
+    const r = await finishExecute(client, req);
+    assert.is(r.stdout, 'got Ada\n');
+  });
 });
 
 test('interrupt in signal mode stops time.sleep in the job: KeyboardInterrupt within seconds', async () => {

@@ -54,6 +54,7 @@ export class LauncherSession {
       this.#starting = undefined;
       this.#settle({ code: null, signal: null, jobEnd: this.ending ? 'ending' : 'lost' });
     });
+    link.start();
   }
 
   get open(): boolean {
