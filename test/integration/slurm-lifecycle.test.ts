@@ -59,8 +59,9 @@ guardSuite(
 /** Runs `body` for both transports at once (each job takes seconds to start). */
 const both = <T>(body: (transport: Transport) => Promise<T>): Promise<T[]> => Promise.all(TRANSPORTS.map(body));
 
-async function connect(kernelId: string): Promise<KernelClient> {
-  const c = await KernelClient.connect(gw, kernelId, { protocol: 'v1' });
+/** Tunnel kernels are driven over the v1 protocol, direct ones over the legacy JSON one: both protocols are covered. */
+async function connect(kernelId: string, transport: Transport): Promise<KernelClient> {
+  const c = await KernelClient.connect(gw, kernelId, { protocol: transport === 'tunnel' ? 'v1' : 'legacy' });
   open.push(c);
   return c;
 }
@@ -93,7 +94,7 @@ test('ipykernel in a Slurm job: POST answers once it runs; the model names the j
     assert.ok(job.node, `no node in ${JSON.stringify(job)}`);
     assert.is(jobRecord(job.job_id)?.JobState, 'RUNNING');
     assert.is(jobRecord(job.job_id)?.JobName, `kg-${started.id.slice(0, 8)}`);
-    const client = await connect(started.id);
+    const client = await connect(started.id, transport);
     py[transport] = { id: started.id, job: job.job_id, client };
     assert.is(await value(client, '6*7'), '42');
     // The kernel runs in the job: it sees the job's variables and the launcher as its parent.
@@ -154,7 +155,7 @@ test('interrupt in signal mode stops time.sleep in the job: KeyboardInterrupt wi
 test('interrupt in message mode (interrupt_request on control) stops time.sleep in the job', async () => {
   await both(async (transport) => {
     const started = await startKernel(gw, `slurm-msg-${transport}`);
-    const client = await connect(started.id);
+    const client = await connect(started.id, transport);
     const req = client.request('shell', 'execute_request', executeContent("import time; print('sleeping', flush=True); time.sleep(30)", false, false));
     await client.waitFor((m) => m.header.msg_type === 'stream' && m.parent_header.msg_id === req.header.msg_id, 15000, 'the sleep to start');
     await sleep(200);
@@ -199,7 +200,7 @@ test('os._exit(3) in the kernel: clients see restarting, and the kernel is resta
 test('the built-in JavaScript kernel runs as a Slurm job (nothing but this program on the node)', async () => {
   await both(async (transport) => {
     const started = await startKernel(gw, `slurm-js-${transport}`);
-    const client = await connect(started.id);
+    const client = await connect(started.id, transport);
     assert.is(await value(client, '[1, 2, 3].map((n) => n * 2).join()'), "'2,4,6'");
     js[transport] = { id: started.id, job: slurmModel(started).job_id, client };
   });
