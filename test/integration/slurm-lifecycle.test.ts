@@ -1,14 +1,14 @@
 /**
  * Kernels as real Slurm jobs (the slurm-provisioner), in both transports side by side: start and
  * execute (ipykernel and the built-in JavaScript kernel), comms with large binary buffers and input(),
- * interrupt in signal and message mode,
- * restart in the same job, a crash restarted in the same job, shutdown ending the job COMPLETED, a job
- * cancelled from outside, and the gateway's SIGTERM ending every job. Needs .ci/slurm-start.
+ * interrupt in signal and message mode, restart in the same job, a crash restarted in the same job,
+ * shutdown ending the job COMPLETED, a job cancelled from outside, and the gateway's SIGTERM ending
+ * every job. Needs .ci/slurm-start.
  */
+import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { api, checkKernelModel, deleteKernel, guardSuite, sleep, startGateway, startKernel, stopAndCheck, waitUntil, type Gateway } from '../helpers/gateway.ts';
-import { randomUUID } from 'node:crypto';
 import {
   bytesEqual,
   ECHO_COMM_TARGET_CODE,
