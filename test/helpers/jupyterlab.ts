@@ -3,7 +3,7 @@
  * its settings, and disposing its managers so their polls stop.
  */
 import WebSocket from 'ws';
-import { ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
+import { ServerConnection } from '@jupyterlab/services';
 import { withTimeout } from './gateway.ts';
 
 /** Settings as a browser page would have them, with Node's fetch and the `ws` WebSocket. */
@@ -52,39 +52,4 @@ export function quietJupyterLabConsole(): void {
 export function restoreConsole(): void {
   console.debug = original.debug;
   console.log = original.log;
-}
-
-/** What one cell run through JupyterLab's kernel connection produced. */
-export interface JupyterLabRun {
-  reply: KernelMessage.IExecuteReplyMsg;
-  iopub: KernelMessage.IIOPubMessage[];
-  stdout: string;
-  stderr: string;
-  /** The execute_result's text/plain ('' when there is none). */
-  result: string;
-}
-
-/**
- * Runs `code` through `kernel.requestExecute` and waits for future.done; `onStdin` answers input
- * requests. stop_on_error is false, so an error does not abort the requests that follow.
- */
-export async function runWithJupyterLab(
-  kernel: Kernel.IKernelConnection,
-  code: string,
-  onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void,
-  timeoutMs = 30000,
-): Promise<JupyterLabRun> {
-  const iopub: KernelMessage.IIOPubMessage[] = [];
-  const future = kernel.requestExecute({ code, allow_stdin: onStdin !== undefined, stop_on_error: false });
-  future.onIOPub = (msg) => void iopub.push(msg);
-  if (onStdin) future.onStdin = (msg) => onStdin(msg, future as unknown as Kernel.IShellFuture);
-  const reply = (await withTimeout(future.done, timeoutMs, `future.done for ${JSON.stringify(code)}`)) as KernelMessage.IExecuteReplyMsg;
-  const stream = (name: string) =>
-    iopub
-      .filter((m) => m.header.msg_type === 'stream' && (m.content as KernelMessage.IStreamMsg['content']).name === name)
-      .map((m) => (m.content as KernelMessage.IStreamMsg['content']).text)
-      .join('');
-  const result = iopub.find((m) => m.header.msg_type === 'execute_result');
-  const text = result ? String((result.content as KernelMessage.IExecuteResultMsg['content']).data['text/plain']) : '';
-  return { reply, iopub, stdout: stream('stdout'), stderr: stream('stderr'), result: text };
 }

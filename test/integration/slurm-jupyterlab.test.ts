@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelAPI, KernelManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
 import { guardSuite, shutdownTest, startGateway, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, runWithJupyterLab, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 import { jobRecord, requireSlurm, slurmModel, waitJobEnded, writeSlurmSpec } from '../helpers/slurm.ts';
 
 const test = suite('@jupyterlab/services client with a Slurm kernel');
@@ -38,7 +38,16 @@ function k(): Kernel.IKernelConnection {
   return kernel;
 }
 
-const run = (code: string, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) => runWithJupyterLab(k(), code, onStdin);
+/** Runs `code` and waits for future.done (stop_on_error false: an error must not abort what follows). */
+async function run(code: string, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) {
+  const iopub: KernelMessage.IIOPubMessage[] = [];
+  const future = k().requestExecute({ code, allow_stdin: onStdin !== undefined, stop_on_error: false });
+  future.onIOPub = (msg) => void iopub.push(msg);
+  if (onStdin) future.onStdin = (msg) => onStdin(msg, future as unknown as Kernel.IShellFuture);
+  const reply = (await withTimeout(future.done, 30000, `future.done for ${JSON.stringify(code)}`)) as KernelMessage.IExecuteReplyMsg;
+  const of = (type: string) => iopub.filter((m) => m.header.msg_type === type).map((m) => m.content as Record<string, any>);
+  return { reply, stdout: of('stream').map((c) => c.text).join(''), result: of('execute_result').map((c) => c.data['text/plain']).join('') };
+}
 
 test('startNew({name: "slurm-py"}) returns once the job runs the kernel; kernel.info answers', async () => {
   manager = new KernelManager({ serverSettings: settings });
