@@ -124,11 +124,18 @@ export interface Gateway {
 
 const AVAILABLE = /is available at (http:\/\/\S+?)\/?(?:\s|$)/;
 
-/** Starts `node bin/kernelgateway.js --port 0 --auth-token <token>` and waits for its URL. */
-export async function launchGateway(root: string, dir: string, token: string, timeoutMs: number): Promise<Gateway> {
-  const logFile = join(dir, 'gateway.log');
+export interface GatewayOptions {
+  /** Further command-line arguments. */
+  args?: string[];
+  /** Its log file is <dir>/<name>.log (default: gateway), so several gateways can share a folder. */
+  name?: string;
+}
+
+/** Starts `node bin/kernelgateway.js --port 0 --auth-token <token> [args]` and waits for its URL. */
+export async function launchGateway(root: string, dir: string, token: string, timeoutMs: number, options: GatewayOptions = {}): Promise<Gateway> {
+  const logFile = join(dir, `${options.name ?? 'gateway'}.log`);
   writeFileSync(logFile, '');
-  const child = spawn(process.execPath, [join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token], {
+  const child = spawn(process.execPath, [join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token, ...(options.args ?? [])], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

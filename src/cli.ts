@@ -11,13 +11,13 @@ import { hideTokenFromProcessList } from './config/hide-token.ts';
 import { ConfigError } from './config/options.ts';
 import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
-import { createLogger } from './log.ts';
+import { createLogger, errorMessage } from './log.ts';
 import { startGateway } from './gateway.ts';
 import { isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
 import { runLauncher } from './launch/main.ts';
 
 function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** A ConfigError ends start-up with its message and exit code 2; anything else is a bug and rethrown. */
@@ -93,9 +93,18 @@ export async function main(argv: string[]): Promise<void> {
   const { config, errors, warnings, configFiles } = resolved;
   if (errors.length > 0) return reportErrors(errors);
 
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, process.stderr, { format: config.logFormat });
   for (const file of configFiles) log.info(`Config file: ${file}`);
   for (const w of warnings) log.warn(w);
+
+  // A SIGHUP while it starts (seeding a notebook-http pool can take a while) must not end the process,
+  // which is what a signal nobody listens for does: the reload is done once the gateway serves.
+  let reloadAsked = false;
+  const reloadLater = () => {
+    reloadAsked = true;
+    log.info('SIGHUP received while starting: reloading once started');
+  };
+  if (process.platform !== 'win32') process.on('SIGHUP', reloadLater);
 
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
@@ -136,6 +145,16 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('uncaughtException', (err) => onInternalError('uncaught exception', err));
   process.on('unhandledRejection', (reason) => onInternalError('unhandled rejection', reason));
+  if (process.platform !== 'win32') {
+    // notebook-http: load the notebook again without a restart (a broken one leaves the old one serving).
+    const reload = () => gateway.reload().catch((err: unknown) => log.error(`reload failed: ${message(err)}`));
+    process.off('SIGHUP', reloadLater);
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP received, reloading');
+      void reload();
+    });
+    if (reloadAsked) void reload();
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     try {
       process.on(signal, () => stop(signal));

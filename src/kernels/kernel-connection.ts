@@ -4,12 +4,13 @@
  * routing every sender shares (requests.ts). The kernel's lifecycle is kernel.ts's business; this
  * is the part that speaks the wire protocol.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { KernelSockets, type KernelChannel } from './kernel-sockets.ts';
 import { parentOf, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export interface KernelConnectionOptions {
   kernelId: string;
@@ -104,13 +105,16 @@ export class KernelConnection {
       }
       return { channel, parsed, header };
     } catch (error) {
-      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${(error as Error).message}`);
+      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${errorMessage(error)}`);
       return undefined;
     }
   }
 
   #onMessage(channel: KernelChannel, frames: Buffer[]): void {
     if (channel === 'iopub') this.lastIopubAt = Date.now();
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.length;
+    metrics.count('from_kernel', channel, bytes);
     const message = this.#read(channel, frames);
     if (!message) return;
     const parent = parentOf(message);

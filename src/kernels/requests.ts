@@ -14,11 +14,12 @@
  * - When a kernel process ends, every request it was given and never answered gets an error reply,
  *   so no sender waits forever for a reply that cannot come.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { Channel, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { type MessageFactory, serializeFrames, type Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { RoundRobin } from './round-robin.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type RequestChannel = 'shell' | 'control' | 'stdin';
 export const REQUEST_CHANNELS: readonly RequestChannel[] = ['shell', 'control', 'stdin'];
@@ -161,6 +162,7 @@ export class RequestRouter {
     const item = this.#queues[channel].next();
     if (!item) return undefined;
     this.#account(item.requester, -item.bytes);
+    metrics.count('to_kernel', channel, item.bytes);
     if (channel !== 'stdin' && item.header.msg_type.endsWith('_request')) {
       this.#remember(channel, item.header, item.message.header, item.requester, generation);
     }
@@ -204,7 +206,7 @@ export class RequestRouter {
       try {
         entry.requester.deliver(reply);
       } catch (error) {
-        this.#options.log.error(`kernel ${this.#options.kernelId}: could not tell ${entry.requester.label} about a lost request: ${(error as Error).message}`);
+        this.#options.log.error(`kernel ${this.#options.kernelId}: could not tell ${entry.requester.label} about a lost request: ${errorMessage(error)}`);
       }
     }
     for (const channel of REQUEST_CHANNELS) this.#urgent[channel].length = 0;

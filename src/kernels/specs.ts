@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, errorMessage, type Logger } from '../log.ts';
 import { isJsonObject } from '../messaging/message.ts';
 
 /** The normalized kernel.json, as served in REST "spec". */
@@ -180,7 +180,7 @@ export class KernelSpecStore {
     try {
       result = normalize(name, JSON.parse(fs.readFileSync(file, 'utf8')), this.provisioners);
     } catch (e) {
-      result = `cannot read: ${(e as Error).message}`;
+      result = `cannot read: ${errorMessage(e)}`;
     }
     const spec = typeof result === 'string' ? undefined : result;
     this.cache.set(file, { mtimeMs: stat.mtimeMs, size: stat.size, spec });

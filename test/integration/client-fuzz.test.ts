@@ -166,7 +166,7 @@ test('in process, with failures injected into attach and into sending to the ker
       );
       const out = await runInKernel({ ...gw, url: g.url, wsUrl: target.wsUrl, token: 'fuzz-token' }, id, 'print(6 * 7)', {}, 60000);
       assert.is(out, '42\n');
-      await waitUntil(() => kernel.connections === 0, 20000, `kernel ${id}: connections back to 0 (now ${kernel.connections})`);
+      await waitUntil(() => g.manager.connectionsOf(id) === 0, 20000, `kernel ${id}: connections back to 0 (now ${g.manager.connectionsOf(id)})`);
     }
     assert.match(logText, /injected failure/, 'the injected failures were not logged');
   } finally {

@@ -106,7 +106,7 @@ export class LocalProvisioner implements KernelProvisioner {
 }
 
 /** Write a connection file readable by its owner only; any previous file is replaced, never reused. */
-export function writeConnectionFile(path: string, info: ConnectionInfo): void {
+function writeConnectionFile(path: string, info: ConnectionInfo): void {
   removeFile(path);
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
@@ -116,7 +116,7 @@ export function writeConnectionFile(path: string, info: ConnectionInfo): void {
   }
 }
 
-export function removeFile(path: string): void {
+function removeFile(path: string): void {
   try {
     unlinkSync(path);
   } catch {
@@ -243,7 +243,7 @@ function filesInCommandLines(): Set<string> {
  * Spawn a kernel in its own session (setsid), so the whole process group can be signalled.
  * stdin is closed; stdout and stderr are piped to the log.
  */
-export function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
+function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
   return spawn(argv[0], argv.slice(1), {
     cwd,
     env,
@@ -257,7 +257,7 @@ export function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
  * Signal a kernel's whole process group, even after its leader has exited (what it started may live on),
  * as jupyter_client's killpg does; on Windows, the process itself.
  */
-export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   const alive = child.exitCode === null && child.signalCode === null;
   try {

@@ -113,7 +113,7 @@ export class ProvisionerRegistry {
 }
 
 /** jupyter_client's key: `metadata.kernel_provisioner = {provisioner_name, config}`. */
-export function provisionerOf(spec: KernelSpec): { name: string; config: Record<string, unknown> } {
+function provisionerOf(spec: KernelSpec): { name: string; config: Record<string, unknown> } {
   const entry = spec.spec.metadata.kernel_provisioner;
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return { name: DEFAULT_PROVISIONER, config: {} };
   const { provisioner_name: name, config } = entry as { provisioner_name?: unknown; config?: unknown };
