@@ -5,9 +5,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KernelAPI, KernelManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
-import { guardSuite, shutdownTest, startGateway, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { KernelAPI, KernelManager, type Kernel, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
+import { shutdownTest, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
+import { jupyterLabSuite } from '../helpers/jupyterlab.ts';
 import { jobRecord, requireSlurm, slurmModel, waitJobEnded, writeSlurmSpec } from '../helpers/slurm.ts';
 
 const test = suite('@jupyterlab/services client with a Slurm kernel');
@@ -17,20 +17,15 @@ let manager: KernelManager | undefined;
 let kernel: Kernel.IKernelConnection | undefined;
 let job = '';
 
-guardSuite(
+jupyterLabSuite(
   test,
-  async () => {
+  (g, s) => {
     requireSlurm();
-    quietJupyterLabConsole();
-    gw = await startGateway();
+    gw = g;
+    settings = s;
     writeSlurmSpec(gw, 'slurm-py', {});
-    settings = jupyterLabSettings(gw);
   },
-  async () => {
-    kernel?.dispose();
-    await stopPollsAndDispose(manager);
-    restoreConsole();
-  },
+  () => [kernel, manager],
 );
 
 function k(): Kernel.IKernelConnection {
