@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { acceptLauncher, connectAsLauncher, type Link } from '../src/launch/link.ts';
+import { acceptLauncher, connectAsLauncher } from '../src/launch/handshake.ts';
+import type { Link } from '../src/launch/link.ts';
 import {
   decodeFrame,
   decodeHello,

@@ -5,7 +5,7 @@
  * folder, key) arrives over the authenticated connection. Its exit ends the job.
  */
 import { connect, type Socket } from 'node:net';
-import { connectAsLauncher } from './link.ts';
+import { connectAsLauncher } from './handshake.ts';
 import { LAUNCH_VARIABLES, Launcher } from './launcher.ts';
 import { parseSecret } from './protocol.ts';
 

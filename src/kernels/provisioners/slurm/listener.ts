@@ -7,7 +7,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../../log.ts';
-import { acceptLauncher, type Link } from '../../../launch/link.ts';
+import { acceptLauncher } from '../../../launch/handshake.ts';
+import type { Link } from '../../../launch/link.ts';
 
 /** Connections allowed in their handshake at once; more are closed at once. */
 const MAX_HANDSHAKES = 64;
