@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
-const benchmarks = ['run.js', 'load.js', 'notebook-http.js'];
+const benchmarks = ['run.js', 'load.js', 'notebook-http.js', 'slurm.js'];
 let failed = false;
 for (const name of benchmarks) {
   const script = fileURLToPath(new URL(name, import.meta.url));

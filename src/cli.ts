@@ -1,6 +1,6 @@
 /**
  * The `kernelgateway` command: `kernelgateway [serve] [options]` runs the gateway, `kernelgateway
- * kernel -f <file>` the built-in JavaScript kernel. config/argv.ts reads the command line (with cac),
+ * kernel -f <file>` the built-in JavaScript kernel, `kernelgateway launch` a Slurm job's launcher. config/argv.ts reads the command line (with cac),
  * config/resolve.ts adds config files and the environment; --help, --version, --help-all and
  * --generate-config are answered here, before the gateway is configured.
  */
@@ -14,6 +14,7 @@ import { configSearchPath } from './paths.ts';
 import { createLogger, errorMessage } from './log.ts';
 import { startGateway } from './gateway.ts';
 import { isJsKernelIoWorker, runKernel } from './jskernel/main.ts';
+import { runLauncher } from './launch/main.ts';
 
 function message(err: unknown): string {
   return errorMessage(err);
@@ -42,6 +43,18 @@ async function kernelCommand(cmd: CommandLine): Promise<void> {
   }
 }
 
+/** `kernelgateway launch`: this program as the launcher inside a Slurm job; its exit code ends the job. */
+async function launchCommand(cmd: CommandLine): Promise<void> {
+  if (cmd.help) return cmd.printHelp();
+  if (cmd.errors.length > 0) {
+    process.stderr.write(`kernelgateway launch: ${cmd.errors.join('; ')} (it takes no arguments: the gateway sets its environment)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const code = await runLauncher();
+  process.exit(code); // a kernel's leftover handles must not keep the job alive
+}
+
 export async function main(argv: string[]): Promise<void> {
   let cmd: CommandLine;
   try {
@@ -52,6 +65,7 @@ export async function main(argv: string[]): Promise<void> {
   // First of all: until now, a token given on the command line shows in the process list.
   hideTokenFromProcessList(argv, cmd.tokenPlaces);
   if (cmd.command === 'kernel') return kernelCommand(cmd);
+  if (cmd.command === 'launch') return launchCommand(cmd);
   if (cmd.helpAll) {
     process.stdout.write(helpAllText(configSearchPath(process.env)));
     return;

@@ -8,6 +8,7 @@ import { jupyterWebsocketApi } from './http/websocket-api.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
 import { ProvisionerRegistry } from './kernels/provisioners/provisioner.ts';
+import { slurmProvisioner } from './kernels/provisioners/slurm/setup.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
 import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
@@ -27,7 +28,7 @@ export interface Gateway {
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
   const notebookHttp = config.api === 'notebook-http';
-  const { manager, specs, connectionFiles } = await createKernels(config, log, notebookHttp);
+  const { manager, specs, connectionFiles, slurm } = await createKernels(config, log, notebookHttp);
   // Whatever way the process ends, no kernel process and no connection file outlives it.
   const killKernels = () => {
     manager.killAll();
@@ -50,6 +51,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
       log.info('Shutting down: stopping all kernels');
       await personality.close();
       await manager.shutdownAll();
+      await slurm.close();
       connectionFiles.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -84,16 +86,19 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
  * is the service, not a seed, and the personality keeps its own pool.
  */
 async function createKernels(config: Config, log: Logger, notebookHttp: boolean) {
-  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
+  const runtime = runtimeDir();
+  const connectionFiles = new ConnectionFileRegistry(runtime);
+  const slurm = slurmProvisioner(config, log, selfArgvPrefix());
+  const provisioners = new ProvisionerRegistry()
+    .register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles))
+    .register(slurm.name, slurm.create);
+  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()], provisioners.names);
   const seed = config.seedUri && !notebookHttp ? await loadSeed(config, specs) : undefined;
   // Each kernel costs four ZeroMQ sockets whatever its number of clients; libzmq's default of 1,023
   // per context would cap the gateway near 250 kernels.
   zmq.context.maxSockets = Math.min(zmq.context.maxSocketsLimit, 32_768);
-  const runtime = runtimeDir();
   const stale = removeStaleConnectionFiles(runtime, log);
   if (stale.length > 0) log.info(`removed ${stale.length} connection file(s) left in ${runtime} by a gateway that is gone: ${stale.join(', ')}`);
-  const connectionFiles = new ConnectionFileRegistry(runtime);
-  const provisioners = new ProvisionerRegistry().register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles));
   const manager = new KernelManager({
     specs,
     provisioners,
@@ -117,7 +122,7 @@ async function createKernels(config: Config, log: Logger, notebookHttp: boolean)
     },
     log,
   });
-  return { manager, specs, connectionFiles };
+  return { manager, specs, connectionFiles, slurm };
 }
 
 /** The JavaScript kernel this very program runs (`kernelgateway kernel -f ...`), so a bare machine has a kernel. */

@@ -126,6 +126,9 @@ test('each KG_* variable supplies its option', () => {
     KG_STATIC_PATH: ROOT,
     KG_REQUEST_TIMEOUT: '30',
     KG_MAX_QUEUED_REQUESTS: '7',
+    KG_SLURM_CALLBACK_HOST: 'login1.cluster',
+    KG_SLURM_CALLBACK_IP: '10.0.0.5',
+    KG_SLURM_CALLBACK_PORT: '7777',
   });
   assert.equal(config, {
     ip: '0.0.0.0',
@@ -175,6 +178,9 @@ test('each KG_* variable supplies its option', () => {
     staticPath: ROOT,
     requestTimeout: 30,
     maxQueuedRequests: 7,
+    slurmCallbackHost: 'login1.cluster',
+    slurmCallbackIp: '10.0.0.5',
+    slurmCallbackPort: 7777,
   });
 });
 
@@ -192,6 +198,7 @@ test('each short flag sets its option', () => {
     '--kernel-startup-timeout', '14', '--api', 'notebook-http', '--log-format', 'text', '--metrics-no-auth',
     '--cell-parser', 'annotations', '--comment-prefix', '{"scala": "//", "r": "#"}', '--allow-notebook-download',
     '--static-path', ROOT, '--request-timeout', '0', '--max-queued-requests', '0',
+    '--slurm-callback-host', 'h', '--slurm-callback-ip', '::', '--slurm-callback-port', '15',
   ]);
   assert.equal(config, {
     ip: '::', port: 9001, portRetries: 3, authToken: 't', authTokenFile: '', allowOrigin: 'https://a', allowHeaders: 'H',
@@ -203,6 +210,7 @@ test('each short flag sets its option', () => {
     cullInterval: 13, cullConnected: true, cullBusy: true, trustXheaders: true, kernelStartupTimeout: 14,
     api: 'notebook-http', logFormat: 'text', metricsNoAuth: true, cellParser: 'annotations', commentPrefix: { scala: '//', r: '#' },
     allowNotebookDownload: true, staticPath: ROOT, requestTimeout: 0, maxQueuedRequests: 0,
+    slurmCallbackHost: 'h', slurmCallbackIp: '::', slurmCallbackPort: 15,
   });
 });
 

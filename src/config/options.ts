@@ -104,6 +104,11 @@ export interface Config {
   requestTimeout: number;
   /** notebook-http: requests waiting for a kernel beyond which newcomers get 503. */
   maxQueuedRequests: number;
+  /** Slurm kernels: the address their jobs connect back to ('': this host's name). */
+  slurmCallbackHost: string;
+  /** Slurm kernels: interface and port the gateway listens on for their launchers ('': every interface; 0: any port). */
+  slurmCallbackIp: string;
+  slurmCallbackPort: number;
 }
 
 export const DEFAULTS: Config = {
@@ -154,6 +159,9 @@ export const DEFAULTS: Config = {
   staticPath: '',
   requestTimeout: 60,
   maxQueuedRequests: 100,
+  slurmCallbackHost: '',
+  slurmCallbackIp: '',
+  slurmCallbackPort: 0,
 };
 
 export type OptionType = 'string' | 'int' | 'bool' | 'loglevel' | 'list' | 'map';
@@ -305,6 +313,14 @@ export const optionTable: readonly OptionSpec[] = [
   { key: 'maxQueuedRequests', trait: 'max_queued_requests', classes: NOTEBOOK_HTTP, flag: '--max-queued-requests',
     env: 'KG_MAX_QUEUED_REQUESTS', type: 'int', min: 0,
     help: 'notebook-http: requests that may wait for a kernel; beyond, 503 with Retry-After' },
+  { key: 'slurmCallbackHost', trait: 'slurm_callback_host', classes: APP, flag: '--slurm-callback-host',
+    env: 'KG_SLURM_CALLBACK_HOST', type: 'string',
+    help: "Slurm kernels: host name or address their jobs connect back to ('': this host's name)" },
+  { key: 'slurmCallbackIp', trait: 'slurm_callback_ip', classes: APP, flag: '--slurm-callback-ip', env: 'KG_SLURM_CALLBACK_IP',
+    type: 'string', help: "Slurm kernels: interface to listen on for their launchers ('': every interface)" },
+  { key: 'slurmCallbackPort', trait: 'slurm_callback_port', classes: APP, flag: '--slurm-callback-port',
+    env: 'KG_SLURM_CALLBACK_PORT', type: 'int', min: 0, max: 65535,
+    help: 'Slurm kernels: port to listen on for their launchers (0: any free port)' },
 ];
 
 /** Command-line flags of the app that set no Config option: where to read the config from, what to do. */

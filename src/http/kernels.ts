@@ -2,7 +2,7 @@
 import type { Config } from '../config/options.ts';
 import { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
 import type { Kernel } from '../kernels/kernel.ts';
-import { UnknownProvisionerError } from '../kernels/provisioners/provisioner.ts';
+import { ProvisionerRequestError, UnknownProvisionerError } from '../kernels/provisioners/provisioner.ts';
 import { HttpError, sendEmpty, sendJson } from './errors.ts';
 import { readJson } from './request.ts';
 import { KERNEL_ID, type RequestContext, type Route } from './router.ts';
@@ -15,7 +15,7 @@ export function kernelStartError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof NoSuchKernelSpecError) return new HttpError(404, error.message, 'Not Found');
   if (error instanceof KernelLimitError) return new HttpError(403, error.message, 'Forbidden');
-  if (error instanceof InvalidPathError) return new HttpError(400, error.message);
+  if (error instanceof InvalidPathError || error instanceof ProvisionerRequestError) return new HttpError(400, error.message);
   if (error instanceof KernelStartError) return new HttpError(500, error.message);
   if (error instanceof UnknownProvisionerError) return new HttpError(500, error.message);
   const code = (error as NodeJS.ErrnoException).code;

@@ -386,6 +386,8 @@ export interface KernelModel {
   execution_state: string;
   connections: number;
   reason?: string;
+  /** What a provisioner other than the local one says (a Slurm job). */
+  provisioner?: Record<string, unknown>;
 }
 
 /** POST api/kernels and return the model (asserting 201). */

@@ -82,6 +82,14 @@ export class UnknownProvisionerError extends Error {
   }
 }
 
+/**
+ * A start request the provisioner cannot honour as asked (e.g. a KERNEL_SLURM_* value that is not
+ * valid): the client's mistake, answered 400. The message names what is wrong.
+ */
+export class ProvisionerRequestError extends Error {
+  override name = 'ProvisionerRequestError';
+}
+
 /** The provisioners a gateway knows, by name. */
 export class ProvisionerRegistry {
   readonly #factories = new Map<string, ProvisionerFactory>();
