@@ -113,6 +113,26 @@ test('a reconnect with the same session takes over: the stale socket is closed w
   await second.closeAndWait();
 });
 
+test('a client asked for input that drops out and reconnects (others stay connected) may still answer; others may not', async () => {
+  const watcher = await KernelClient.connect(setup.gw, setup.kernel.id);
+  const first = await KernelClient.connect(setup.gw, setup.kernel.id, { sessionId: 'blip' });
+  const request = first.request('shell', 'execute_request', executeContent('input:after the blip?', true));
+  await first.waitFor((m) => m.header.msg_type === 'input_request', 5000, 'input_request');
+  await first.closeAndWait();
+  // Someone else cannot answer the orphaned prompt...
+  watcher.request('stdin', 'input_reply', { status: 'ok', value: 'intruder' }, {});
+  await new Promise((r) => setTimeout(r, 200));
+  // ...but the same session, back, can.
+  const back = await KernelClient.connect(setup.gw, setup.kernel.id, { sessionId: 'blip' });
+  back.request('stdin', 'input_reply', { status: 'ok', value: 'back again' }, {});
+  const idle = await watcher.waitFor((m) => isStatus(m, request, 'idle'), 5000, 'the cell to finish');
+  assert.ok(idle);
+  const output = watcher.messages.find((m) => m.header.msg_type === 'stream' && m.parent_header.msg_id === request.header.msg_id);
+  assert.is(output?.content.text, 'back again');
+  await back.closeAndWait();
+  await watcher.closeAndWait();
+});
+
 test('the last client away: what the kernel sends is kept and replayed to the same session only', async () => {
   const client = await KernelClient.connect(setup.gw, setup.kernel.id, { sessionId: 'away' });
   const request = client.request('shell', 'execute_request', executeContent('input:later?', true));

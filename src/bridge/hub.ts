@@ -43,6 +43,10 @@ class ClientSession implements Requester {
     return `session ${this.id}`;
   }
 
+  get identity(): string {
+    return this.id;
+  }
+
   deliver(message: KernelMessage): void {
     if (this.connection) this.connection.send(message);
     else if (this.offline) this.keep(this, message);

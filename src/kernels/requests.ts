@@ -32,6 +32,11 @@ export interface Requester {
   backlogChanged?(waiting: boolean): void;
   /** For log lines. */
   readonly label: string;
+  /**
+   * Who this sender is across reconnects (a client's session id): input the kernel asked of a sender
+   * that left may be answered by a later sender with the same identity, and by nobody else.
+   */
+  readonly identity?: string;
 }
 
 /** The fields of a sent message's header that route its replies. */
@@ -101,6 +106,8 @@ export class RequestRouter {
   readonly #backlog = new Map<Requester, { bytes: number; waiting: boolean }>();
   /** Senders that were asked for input, with the keys of the requests that asked. */
   readonly #askedForInput = new Map<Requester, Set<string>>();
+  /** Input asked of senders that left, by their identity, until someone of that identity answers (bounded). */
+  readonly #orphanInput = new Map<string, number>();
   #open = false;
   /** Called when a channel has something new to send. */
   kick: (channel: RequestChannel) => void = () => undefined;
@@ -210,6 +217,9 @@ export class RequestRouter {
       }
     }
     for (const channel of REQUEST_CHANNELS) this.#urgent[channel].length = 0;
+    // Nobody can answer what a dead process asked.
+    this.#orphanInput.clear();
+    for (const asked of this.#askedForInput.values()) asked.clear();
   }
 
   /** Drop everything of a sender that left: its queued messages, its awaited replies. Returns what was dropped. */
@@ -225,6 +235,13 @@ export class RequestRouter {
     this.#backlog.delete(requester);
     for (const key of this.#pendingBy.get(requester) ?? []) this.#pending.delete(key);
     this.#pendingBy.delete(requester);
+    const asked = this.#askedForInput.get(requester)?.size ?? 0;
+    if (asked > 0 && requester.identity !== undefined) {
+      // A client that reconnects (a network blip) may still answer the prompt it was shown.
+      this.#orphanInput.delete(requester.identity);
+      this.#orphanInput.set(requester.identity, asked);
+      if (this.#orphanInput.size > 100) this.#orphanInput.delete(this.#orphanInput.keys().next().value as string);
+    }
     this.#askedForInput.delete(requester);
     return { messages, bytes };
   }
@@ -252,6 +269,13 @@ export class RequestRouter {
   }
 
   #takeInputTurn(requester: Requester): boolean {
+    const identity = requester.identity;
+    const orphaned = identity === undefined ? 0 : (this.#orphanInput.get(identity) ?? 0);
+    if (orphaned > 0) {
+      if (orphaned === 1) this.#orphanInput.delete(identity!);
+      else this.#orphanInput.set(identity!, orphaned - 1);
+      return true;
+    }
     const asked = this.#askedForInput.get(requester);
     if (!asked || asked.size === 0) return false;
     asked.delete(asked.values().next().value as string);
