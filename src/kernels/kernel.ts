@@ -112,7 +112,10 @@ export class Kernel {
     try {
       await this.#launch(false);
     } catch (error) {
+      this.#gone = true;
+      this.reason = errorMessage(error);
       await this.#cleanUp();
+      this.#emit('shutdown');
       throw error;
     }
   }
@@ -213,6 +216,12 @@ export class Kernel {
       env: this.#options.env,
       newPorts,
     });
+    if (this.#gone) {
+      // Shut down while the launch was under way (a job waiting in a queue): nothing may outlive that.
+      await this.provisioner.signal('SIGKILL');
+      await this.provisioner.cleanup();
+      throw new Error(`kernel ${this.id} was shut down while it started`);
+    }
     const generation = ++this.#generation;
     this.#process = launched;
     this.#processExited = false;

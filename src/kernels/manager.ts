@@ -133,14 +133,18 @@ export class KernelManager {
       ...request.extraEnv,
     };
     this.#pending++;
-    let kernel: Kernel;
+    let counted = true;
     try {
-      kernel = await this.#launch(spec.name, cwd, env, request.autoRestart);
+      // Listed (and reachable) from the moment it exists, as Jupyter Server does: a kernel waiting in a
+      // batch queue shows as starting, with why it waits, to every client that lists kernels.
+      return await this.#launch(spec.name, cwd, env, request.autoRestart, (kernel) => {
+        this.#pending--;
+        counted = false;
+        this.#register(kernel);
+      });
     } finally {
-      this.#pending--;
+      if (counted) this.#pending--;
     }
-    this.#register(kernel);
-    return kernel;
   }
 
   async shutdown(id: string): Promise<boolean> {
@@ -276,7 +280,13 @@ export class KernelManager {
   }
 
   /** Spawn, wait until it answers kernel_info, seed it; on any failure shut it down and throw. */
-  async #launch(name: string, cwd: string, env: NodeJS.ProcessEnv, autoRestart = true): Promise<Kernel> {
+  async #launch(
+    name: string,
+    cwd: string,
+    env: NodeJS.ProcessEnv,
+    autoRestart = true,
+    onCreated?: (kernel: Kernel) => void,
+  ): Promise<Kernel> {
     const spec = this.#options.specs.get(name);
     if (!spec) throw new NoSuchKernelSpecError(name, this.#options.specs.names());
     const id = randomUUID();
@@ -298,6 +308,7 @@ export class KernelManager {
       autoRestart,
     });
     this.#starting.add(kernel);
+    onCreated?.(kernel);
     const started = performance.now();
     let ok = false;
     try {

@@ -74,6 +74,31 @@ test('an sbatch error (a resource this cluster lacks) fails the start with sbatc
   assert.match(errorBody(res, 'gres').message, /sbatch failed: .*generic resource/i);
 });
 
+test('while its job waits in the queue, the kernel is listed as starting with the job, its state and reason; DELETE cancels it', async () => {
+  writeSlurmSpec(gw, 'slurm-held-long', { sbatchArgs: ['--hold'], launchTimeout: 120 });
+  const start = post('slurm-held-long').catch((error: Error) => error);
+  const waiting = await waitUntil(
+    async () =>
+      (await api(gw, 'GET', 'api/kernels')).body?.find(
+        (k: { name: string; provisioner?: { state?: string; reason?: string } }) =>
+          k.name === 'slurm-held-long' && k.provisioner?.state === 'PENDING' && k.provisioner.reason === 'JobHeldUser',
+      ),
+    20000,
+    'the waiting kernel to be listed with its job, PENDING because it is held',
+  );
+  assert.is(waiting.execution_state, 'starting');
+  assert.is(waiting.provisioner.name, 'slurm-provisioner');
+  assert.is(waiting.provisioner.reason, 'JobHeldUser');
+  const job = String(waiting.provisioner.job_id);
+  assert.is((await api(gw, 'GET', `api/kernels/${waiting.id}`)).body?.provisioner?.job_id, waiting.provisioner.job_id);
+  assert.is((await deleteKernel(gw, waiting.id)).status, 204);
+  const res = await start;
+  assert.ok(!(res instanceof Error), String(res));
+  assert.is((res as Awaited<ReturnType<typeof post>>).status, 500, (res as Awaited<ReturnType<typeof post>>).text);
+  await waitUntil(() => !jobQueued(job), 10000, 'the held job to be cancelled');
+  assert.is((await api(gw, 'GET', `api/kernels/${waiting.id}`)).status, 404);
+});
+
 test('a job held in the queue: the start fails after launch_timeout naming the job and its reason; the job is cancelled', async () => {
   const t0 = Date.now();
   const res = await post('slurm-held');
