@@ -128,20 +128,23 @@ export interface Gateway {
 
 const AVAILABLE = /is available at (http:\/\/\S+?)\/?(?:\s|$)/;
 
-/** Starts `node bin/kernelgateway.js --port 0 --auth-token <token>` and waits for its URL. */
-export async function launchGateway(
-  root: string,
-  dir: string,
-  token: string,
-  timeoutMs: number,
-  env: NodeJS.ProcessEnv = process.env,
-  nodeOptions: readonly string[] = [],
-): Promise<Gateway> {
-  const logFile = join(dir, 'gateway.log');
+export interface GatewayOptions {
+  /** Further command-line arguments. */
+  args?: string[];
+  /** Its log file is <dir>/<name>.log (default: gateway), so several gateways can share a folder. */
+  name?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Options for node itself, before the script (e.g. --cpu-prof). */
+  nodeOptions?: readonly string[];
+}
+
+/** Starts `node bin/kernelgateway.js --port 0 --auth-token <token> [args]` and waits for its URL. */
+export async function launchGateway(root: string, dir: string, token: string, timeoutMs: number, options: GatewayOptions = {}): Promise<Gateway> {
+  const logFile = join(dir, `${options.name ?? 'gateway'}.log`);
   writeFileSync(logFile, '');
-  const child = spawn(process.execPath, [...nodeOptions, join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token], {
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token, ...(options.args ?? [])], {
     cwd: root,
-    env,
+    env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const tail = new Tail();

@@ -289,7 +289,7 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
   const jupyterPath = [writeFloodKernelspec(ROOT, dir), process.env.JUPYTER_PATH].filter(Boolean).join(delimiter);
   let gateway: Gateway | undefined;
   if (!DIRECT_ONLY) {
-    gateway = await launchGateway(ROOT, dir, TOKEN, 30_000, { ...process.env, JUPYTER_PATH: jupyterPath }, GATEWAY_NODE_OPTIONS);
+    gateway = await launchGateway(ROOT, dir, TOKEN, 30_000, { env: { ...process.env, JUPYTER_PATH: jupyterPath }, nodeOptions: GATEWAY_NODE_OPTIONS });
     const gw = gateway;
     cleanups.push({
       what: 'gateway',

@@ -1,6 +1,6 @@
 /**
  * The `kernelgateway` command: `kernelgateway [serve] [options]` runs the gateway, `kernelgateway
- * kernel -f <file>` the built-in JavaScript kernel. config/argv.ts reads the command line (with cac),
+ * kernel -f <file>` the built-in JavaScript kernel, `kernelgateway launch` a Slurm job's launcher. config/argv.ts reads the command line (with cac),
  * config/resolve.ts adds config files and the environment; --help, --version, --help-all and
  * --generate-config are answered here, before the gateway is configured.
  */
@@ -11,15 +11,17 @@ import { hideTokenFromProcessList } from './config/hide-token.ts';
 import { ConfigError } from './config/options.ts';
 import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
-import { createLogger } from './log.ts';
+import { createLogger, errorMessage } from './log.ts';
 import { startGateway } from './gateway.ts';
 import { isIoWorker as isJsKernelIoWorker } from './jskernel/io-worker-role.ts';
 
 /** The JavaScript kernel (and acorn, zeromq) is loaded only when this program runs as the kernel. */
 const loadJsKernel = () => import('./jskernel/main.ts');
+/** The Slurm launcher only when this program runs as one, inside a job. */
+const loadLauncher = () => import('./launch/main.ts');
 
 function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** A ConfigError ends start-up with its message and exit code 2; anything else is a bug and rethrown. */
@@ -46,6 +48,19 @@ async function kernelCommand(cmd: CommandLine): Promise<void> {
   }
 }
 
+/** `kernelgateway launch`: this program as the launcher inside a Slurm job; its exit code ends the job. */
+async function launchCommand(cmd: CommandLine): Promise<void> {
+  if (cmd.help) return cmd.printHelp();
+  if (cmd.errors.length > 0) {
+    process.stderr.write(`kernelgateway launch: ${cmd.errors.join('; ')} (it takes no arguments: the gateway sets its environment)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const { runLauncher } = await loadLauncher();
+  const code = await runLauncher();
+  process.exit(code); // a kernel's leftover handles must not keep the job alive
+}
+
 export async function main(argv: string[]): Promise<void> {
   let cmd: CommandLine;
   try {
@@ -56,6 +71,7 @@ export async function main(argv: string[]): Promise<void> {
   // First of all: until now, a token given on the command line shows in the process list.
   hideTokenFromProcessList(argv, cmd.tokenPlaces);
   if (cmd.command === 'kernel') return kernelCommand(cmd);
+  if (cmd.command === 'launch') return launchCommand(cmd);
   if (cmd.helpAll) {
     process.stdout.write(helpAllText(configSearchPath(process.env)));
     return;
@@ -83,9 +99,18 @@ export async function main(argv: string[]): Promise<void> {
   const { config, errors, warnings, configFiles } = resolved;
   if (errors.length > 0) return reportErrors(errors);
 
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, process.stderr, { format: config.logFormat });
   for (const file of configFiles) log.info(`Config file: ${file}`);
   for (const w of warnings) log.warn(w);
+
+  // A SIGHUP while it starts (seeding a notebook-http pool can take a while) must not end the process,
+  // which is what a signal nobody listens for does: the reload is done once the gateway serves.
+  let reloadAsked = false;
+  const reloadLater = () => {
+    reloadAsked = true;
+    log.info('SIGHUP received while starting: reloading once started');
+  };
+  if (process.platform !== 'win32') process.on('SIGHUP', reloadLater);
 
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
@@ -126,6 +151,16 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('uncaughtException', (err) => onInternalError('uncaught exception', err));
   process.on('unhandledRejection', (reason) => onInternalError('unhandled rejection', reason));
+  if (process.platform !== 'win32') {
+    // notebook-http: load the notebook again without a restart (a broken one leaves the old one serving).
+    const reload = () => gateway.reload().catch((err: unknown) => log.error(`reload failed: ${message(err)}`));
+    process.off('SIGHUP', reloadLater);
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP received, reloading');
+      void reload();
+    });
+    if (reloadAsked) void reload();
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     try {
       process.on(signal, () => stop(signal));

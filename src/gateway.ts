@@ -1,23 +1,14 @@
-/** Wires the parts together: kernelspecs, kernels, the bridge and the HTTP server; start and graceful stop. */
+/** Wires the parts together for the chosen personality: kernels, the personality, the HTTP server; start and graceful stop. */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { CLOSE } from './bridge/connection.ts';
-import { KernelHub } from './bridge/hub.ts';
-import { Keepalive } from './bridge/keepalive.ts';
 import type { Config } from './config/options.ts';
 import { TokenCheck } from './http/auth.ts';
-import { kernelRoutes } from './http/kernels.ts';
-import { kernelSpecRoutes } from './http/kernelspecs.ts';
-import { createRequestHandler, sendJson, type Route } from './http/server.ts';
-import { sessionRoutes } from './http/sessions.ts';
+import { createHttpServer, createRequestHandler, listen } from './http/server.ts';
+import { jupyterWebsocketApi } from './http/websocket-api.ts';
 import { KernelManager } from './kernels/manager.ts';
 import { ConnectionFileRegistry, LOCAL_PROVISIONER, LocalProvisioner, removeStaleConnectionFiles } from './kernels/provisioners/local.ts';
 import { ProvisionerRegistry } from './kernels/provisioners/provisioner.ts';
+import { slurmProvisioner } from './kernels/provisioners/slurm/setup.ts';
 import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
-import { SessionManager } from './kernels/sessions.ts';
 import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
 import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
 import type { Logger } from './log.ts';
@@ -28,17 +19,81 @@ export interface Gateway {
   /** The address it serves, with base_url (and no token). */
   url: string;
   manager: KernelManager;
+  /** Reload what the personality serves (notebook-http: the notebook), if it can. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startGateway(config: Config, log: Logger): Promise<Gateway> {
-  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()]);
-  const seed = config.seedUri ? await loadSeed(config, specs) : undefined;
+  const notebookHttp = config.api === 'notebook-http';
+  const { manager, specs, connectionFiles, slurm } = await createKernels(config, log, notebookHttp);
+  // Whatever way the process ends, no kernel process and no connection file outlives it.
+  const killKernels = () => {
+    manager.killAll();
+    connectionFiles.close();
+  };
+  process.on('exit', killKernels);
+
+  const token = config.authToken ?? randomBytes(24).toString('hex');
+  if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
+  const tokenCheck = token ? new TokenCheck(token) : undefined;
+  const personality = notebookHttp
+    ? (await import('./notebook-http/face.ts')).notebookHttpApi(config, log, manager, specs, tokenCheck)
+    : jupyterWebsocketApi(config, log, manager, specs, tokenCheck);
+  const server = createHttpServer(config, createRequestHandler(config, log, personality.serve));
+  if (personality.onUpgrade) server.on('upgrade', personality.onUpgrade);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info('Shutting down: stopping all kernels');
+      await personality.close();
+      await manager.shutdownAll();
+      await slurm.close();
+      connectionFiles.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      process.off('exit', killKernels);
+    })());
+
+  const port = await listen(server, config, log);
+  try {
+    // notebook-http: requests that come now wait for its kernels; the address is announced when they are ready.
+    await personality.ready;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
+  const url = `${config.certfile || config.clientCa ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
+  log.info(`kernelgateway ${VERSION} is available at ${url}${notebookHttp ? ` (notebook-http: ${config.seedUri})` : ''}`);
+  if (config.authToken === undefined) {
+    // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
+    log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
+  }
+  if (!notebookHttp) manager.fillPool();
+  const reload = async () => {
+    if (personality.reload) await personality.reload();
+    else log.info('SIGHUP: nothing to reload (the jupyter-websocket personality reads its kernelspecs on every request)');
+  };
+  return { url, manager, reload, close };
+}
+
+/**
+ * Kernelspecs, the seed notebook, provisioners and the kernel manager. For notebook-http the notebook
+ * is the service, not a seed, and the personality keeps its own pool.
+ */
+async function createKernels(config: Config, log: Logger, notebookHttp: boolean) {
   const runtime = runtimeDir();
+  const connectionFiles = new ConnectionFileRegistry(runtime);
+  const slurm = slurmProvisioner(config, log, selfArgvPrefix());
+  const provisioners = new ProvisionerRegistry()
+    .register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles))
+    .register(slurm.name, slurm.create);
+  const specs = new KernelSpecStore(kernelSearchPath(), log, [builtinJavascript()], provisioners.names);
+  const seed = config.seedUri && !notebookHttp ? await loadSeed(config, specs) : undefined;
   const stale = removeStaleConnectionFiles(runtime, log);
   if (stale.length > 0) log.info(`removed ${stale.length} connection file(s) left in ${runtime} by a gateway that is gone: ${stale.join(', ')}`);
-  const connectionFiles = new ConnectionFileRegistry(runtime);
-  const provisioners = new ProvisionerRegistry().register(LOCAL_PROVISIONER, (context) => new LocalProvisioner(context, connectionFiles));
   const manager = new KernelManager({
     specs,
     provisioners,
@@ -53,7 +108,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     envWhitelist: config.envWhitelist,
     envProcessWhitelist: config.envProcessWhitelist,
     seed,
-    prespawnCount: config.prespawnCount,
+    prespawnCount: notebookHttp ? 0 : config.prespawnCount,
     cull: {
       idleTimeout: config.cullIdleTimeout,
       interval: config.cullInterval,
@@ -62,95 +117,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     },
     log,
   });
-  const sessions = new SessionManager(manager);
-  const hubs = new Map<string, KernelHub>();
-  const hubOptions = {
-    log,
-    offlineLimitBytes: config.offlineBufferBytes,
-    clientBufferBytes: config.clientBufferBytes,
-    kernelBufferBytes: config.kernelBufferBytes,
-  };
-  manager.addedListeners.add((kernel) => {
-    hubs.set(kernel.id, new KernelHub(kernel, hubOptions));
-    kernel.lifecycleListeners.add((event) => {
-      if (event === 'dead' || event === 'shutdown') hubs.delete(kernel.id);
-    });
-  });
-
-  const token = config.authToken ?? randomBytes(24).toString('hex');
-  if (config.authToken === '') log.warn('Authentication is OFF (empty token): anyone who can reach this port can run code');
-  const tokenCheck = token ? new TokenCheck(token) : undefined;
-
-  const routes: Route[] = [
-    { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
-    ...kernelRoutes(manager, config, tokenCheck !== undefined),
-    ...sessionRoutes(sessions, config, tokenCheck !== undefined),
-    ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
-  ];
-  const handler = createRequestHandler({ config, log, tokenCheck, routes });
-  const tls = config.certfile || config.clientCa;
-  const server: Server = tls
-    ? (await import('node:https')).createServer(
-        {
-          noDelay: true,
-          cert: config.certfile ? readFileSync(config.certfile) : undefined,
-          key: config.keyfile ? readFileSync(config.keyfile) : undefined,
-          ca: config.clientCa ? readFileSync(config.clientCa) : undefined,
-          // With a client CA, only clients holding a certificate it signed get in (mutual TLS).
-          requestCert: !!config.clientCa,
-          rejectUnauthorized: !!config.clientCa,
-        },
-        handler,
-      )
-    : createServer({ noDelay: true }, handler);
-  const keepalive = new Keepalive(config.wsPingInterval, log);
-  // The channels handshake and ws are loaded at the first WebSocket upgrade, not before listening.
-  let channels: Promise<{ onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void; wss: { close(): void } }> | undefined;
-  const upgrades = () =>
-    (channels ??= import('./http/channels.ts').then(({ createUpgradeHandler }) =>
-      createUpgradeHandler({ config, log, tokenCheck, hubFor: (id) => hubs.get(id), keepalive }),
-    ));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => undefined); // a reset before the handler is there must not throw
-    upgrades().then(
-      ({ onUpgrade }) => onUpgrade(req, socket, head),
-      (error: Error) => {
-        log.error(`cannot handle WebSocket upgrades: ${error.message}`);
-        socket.destroy();
-      },
-    );
-  });
-
-  const port = await listen(server, config, log);
-  const host = config.ip.includes(':') ? `[${config.ip}]` : config.ip;
-  const url = `${tls ? 'https' : 'http'}://${host}:${port}${config.baseUrl}`;
-  log.info(`kernelgateway ${VERSION} is available at ${url}`);
-  if (config.authToken === undefined) {
-    // As Jupyter Server: a generated token is shown once, in the URL, so the person who started us can use it.
-    log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
-  }
-
-  // Whatever way the process ends, no kernel process and no connection file outlives it.
-  const killKernels = () => {
-    manager.killAll();
-    connectionFiles.close();
-  };
-  process.on('exit', killKernels);
-  manager.fillPool();
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      log.info('Shutting down: stopping all kernels');
-      keepalive.stop();
-      for (const hub of hubs.values()) hub.closeAll(CLOSE.goingAway, 'gateway shutting down');
-      await manager.shutdownAll();
-      connectionFiles.close();
-      await channels?.then(({ wss }) => wss.close(), () => undefined);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    })());
-  return { url, manager, close };
+  return { manager, specs, connectionFiles, slurm };
 }
 
 /** The JavaScript kernel this very program runs (`kernelgateway kernel -f ...`), so a bare machine has a kernel. */
@@ -175,26 +142,4 @@ async function loadSeed(config: Config, specs: KernelSpecStore): Promise<SeedNot
     );
   }
   return seed;
-}
-
-/** Listen on the configured port, or on the next free one of up to port_retries more. */
-async function listen(server: Server, config: Config, log: Logger): Promise<number> {
-  for (let attempt = 0; attempt <= config.portRetries; attempt++) {
-    const port = config.port === 0 ? 0 : config.port + attempt;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, config.ip, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      return (server.address() as AddressInfo).port;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if ((code !== 'EADDRINUSE' && code !== 'EACCES') || config.port === 0) throw error;
-      log.info(`port ${port} is not available (${code}); trying the next one`);
-    }
-  }
-  throw new Error(`no free port in ${config.port}..${config.port + config.portRetries} (see --port and --port-retries)`);
 }

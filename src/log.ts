@@ -11,14 +11,22 @@ import { isUtf8 } from 'node:buffer';
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
 export interface Logger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-  critical(message: string): void;
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  critical(message: string, fields?: LogFields): void;
+  /** Shared by every logger made with `with`. */
   level: LogLevel;
+  /** A logger that adds `fields` to every line it writes (shown by the JSON format; the text format shows the message). */
+  with(fields: LogFields): Logger;
 }
+
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const rank: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40, CRITICAL: 50 };
 
@@ -27,6 +35,8 @@ export interface LoggerOptions {
   repeatLimit?: number;
   /** The window, in milliseconds. */
   repeatWindowMs?: number;
+  /** `text` (default): `[L date KernelGateway] message`; `json`: one object per line, for log collectors. */
+  format?: LogFormat;
 }
 
 interface RepeatState {
@@ -35,9 +45,10 @@ interface RepeatState {
   suppressed: number;
   level: LogLevel;
   sample: string;
+  fields: LogFields;
 }
 
-/** A logger that writes `[L YYYY-MM-DD HH:MM:SS.mmm KernelGateway] message` lines to `stream`. */
+/** A logger that writes lines to `stream`: text (`[L YYYY-MM-DD HH:MM:SS.mmm KernelGateway] message`) or JSON. */
 export function createLogger(
   level: LogLevel = 'INFO',
   stream: NodeJS.WritableStream = process.stderr,
@@ -45,27 +56,29 @@ export function createLogger(
 ): Logger {
   const repeatLimit = options.repeatLimit ?? 10;
   const windowMs = options.repeatWindowMs ?? 60_000;
+  const json = options.format === 'json';
   const repeats = new Map<string, RepeatState>();
   let sweeper: NodeJS.Timeout | undefined;
+  const shared = { level };
 
-  const logger: Logger = {
-    level,
-    debug: (m) => write('DEBUG', m),
-    info: (m) => write('INFO', m),
-    warn: (m) => write('WARN', m),
-    error: (m) => write('ERROR', m),
-    critical: (m) => write('CRITICAL', m),
-  };
-
-  function emit(at: LogLevel, message: string): void {
-    const stamp = new Date().toISOString().replace('T', ' ').slice(0, 23);
+  function emit(at: LogLevel, message: string, fields: LogFields): void {
+    const now = new Date();
+    if (json) {
+      // JSON.stringify escapes control characters itself; a field never overrides the three keys.
+      stream.write(`${JSON.stringify({ ...fields, time: now.toISOString(), level: at, message })}\n`);
+      return;
+    }
+    const stamp = now.toISOString().replace('T', ' ').slice(0, 23);
     stream.write(`[${at[0]} ${stamp} KernelGateway] ${escapeControls(message)}\n`);
   }
 
   function summarize(state: RepeatState): void {
     if (state.suppressed === 0) return;
     const window = windowMs >= 1000 ? `${Math.round(windowMs / 1000)} s` : `${windowMs} ms`;
-    emit(state.level, `${state.sample} ... ${state.suppressed.toLocaleString('en-US')} more like this in the last ${window}`);
+    emit(state.level, `${state.sample} ... ${state.suppressed.toLocaleString('en-US')} more like this in the last ${window}`, {
+      ...state.fields,
+      repeated: state.suppressed,
+    });
     state.suppressed = 0;
   }
 
@@ -83,10 +96,10 @@ export function createLogger(
     }
   }
 
-  function write(at: LogLevel, message: string): void {
-    if (rank[at] < rank[logger.level]) return;
+  function write(at: LogLevel, message: string, fields: LogFields): void {
+    if (rank[at] < rank[shared.level]) return;
     // DEBUG is asked for to see everything; it is never collapsed.
-    if (at === 'DEBUG') return emit(at, message);
+    if (at === 'DEBUG') return emit(at, message, fields);
     const key = `${at}:${shapeOf(message)}`;
     const now = Date.now();
     let state = repeats.get(key);
@@ -95,7 +108,7 @@ export function createLogger(
       state = undefined;
     }
     if (!state) {
-      state = { windowStart: now, count: 0, suppressed: 0, level: at, sample: message.split('\n', 1)[0] };
+      state = { windowStart: now, count: 0, suppressed: 0, level: at, sample: message.split('\n', 1)[0], fields };
       repeats.set(key, state);
       if (!sweeper) {
         sweeper = setInterval(sweep, Math.min(windowMs, 1000));
@@ -107,10 +120,28 @@ export function createLogger(
       state.suppressed++;
       return;
     }
-    emit(at, message);
+    emit(at, message, fields);
   }
 
-  return logger;
+  function view(bound: LogFields): Logger {
+    const line = (at: LogLevel) => (message: string, fields?: LogFields) => write(at, message, fields ? { ...bound, ...fields } : bound);
+    return {
+      get level() {
+        return shared.level;
+      },
+      set level(value: LogLevel) {
+        shared.level = value;
+      },
+      debug: line('DEBUG'),
+      info: line('INFO'),
+      warn: line('WARN'),
+      error: line('ERROR'),
+      critical: line('CRITICAL'),
+      with: (fields) => view({ ...bound, ...fields }),
+    };
+  }
+
+  return view({});
 }
 
 /** The text of a line with its numbers blanked: lines that differ only in counts, ports or ids share it. */
@@ -142,4 +173,14 @@ export function printableBytes(bytes: Buffer): string {
     out += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : byte === 0x09 ? '\t' : `\\x${byte.toString(16).padStart(2, '0')}`;
   }
   return out;
+}
+
+/** The message of anything thrown, for log lines and error bodies. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The stack when there is one, else the message: for unexpected errors in logs. */
+export function errorDetail(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

@@ -140,4 +140,13 @@ test('token places: every non-empty token value on the command line, whole word 
   assert.equal(parseCommandLine(['--port', '1']).tokenPlaces, []);
 });
 
+test('the launch subcommand takes no arguments (its input is its environment); --help is its own', () => {
+  const launch = parseCommandLine(['launch']);
+  assert.is(launch.command, 'launch');
+  assert.equal(launch.errors, []);
+  // An unknown option takes its value along, as under serve.
+  assert.equal(parseCommandLine(['launch', 'x', '--port', '1']).errors, ['unexpected argument "x"', 'unknown option --port']);
+  assert.ok(parseCommandLine(['launch', '--help']).help);
+});
+
 test.run();

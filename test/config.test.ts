@@ -118,6 +118,17 @@ test('each KG_* variable supplies its option', () => {
     KG_CULL_BUSY: 'yes',
     KG_TRUST_XHEADERS: 'true',
     KG_KERNEL_STARTUP_TIMEOUT: '90',
+    KG_API: 'kernel_gateway.notebook_http',
+    KG_LOG_FORMAT: 'JSON',
+    KG_METRICS_NO_AUTH: 'true',
+    KG_CELL_PARSER: 'kernel_gateway.notebook_http.swagger.parser',
+    KG_ALLOW_NOTEBOOK_DOWNLOAD: 'True',
+    KG_STATIC_PATH: ROOT,
+    KG_REQUEST_TIMEOUT: '30',
+    KG_MAX_QUEUED_REQUESTS: '7',
+    KG_SLURM_CALLBACK_HOST: 'login1.cluster',
+    KG_SLURM_CALLBACK_IP: '10.0.0.5',
+    KG_SLURM_CALLBACK_PORT: '7777',
   });
   assert.equal(config, {
     ip: '0.0.0.0',
@@ -158,6 +169,18 @@ test('each KG_* variable supplies its option', () => {
     cullBusy: true,
     trustXheaders: true,
     kernelStartupTimeout: 90,
+    api: 'notebook-http',
+    logFormat: 'json',
+    metricsNoAuth: true,
+    cellParser: 'swagger',
+    commentPrefix: {},
+    allowNotebookDownload: true,
+    staticPath: ROOT,
+    requestTimeout: 30,
+    maxQueuedRequests: 7,
+    slurmCallbackHost: 'login1.cluster',
+    slurmCallbackIp: '10.0.0.5',
+    slurmCallbackPort: 7777,
   });
 });
 
@@ -172,7 +195,10 @@ test('each short flag sets its option', () => {
     '--expose-kernelspecs', 'false', '--seed-uri', 'https://example.org/s.ipynb', '--env-whitelist', 'X,Y',
     '--env-process-whitelist', 'PATH', '--root-dir', ROOT, '--certfile', CERT, '--keyfile', KEY, '--client-ca', CA,
     '--cull-idle-timeout', '12', '--cull-interval', '13', '--cull-connected', '--cull-busy', 'true', '--trust-xheaders',
-    '--kernel-startup-timeout', '14',
+    '--kernel-startup-timeout', '14', '--api', 'notebook-http', '--log-format', 'text', '--metrics-no-auth',
+    '--cell-parser', 'annotations', '--comment-prefix', '{"scala": "//", "r": "#"}', '--allow-notebook-download',
+    '--static-path', ROOT, '--request-timeout', '0', '--max-queued-requests', '0',
+    '--slurm-callback-host', 'h', '--slurm-callback-ip', '::', '--slurm-callback-port', '15',
   ]);
   assert.equal(config, {
     ip: '::', port: 9001, portRetries: 3, authToken: 't', authTokenFile: '', allowOrigin: 'https://a', allowHeaders: 'H',
@@ -182,6 +208,9 @@ test('each short flag sets its option', () => {
     exposeKernelspecs: false, seedUri: 'https://example.org/s.ipynb', envWhitelist: ['X', 'Y'],
     envProcessWhitelist: ['PATH'], rootDir: ROOT, certfile: CERT, keyfile: KEY, clientCa: CA, cullIdleTimeout: 12,
     cullInterval: 13, cullConnected: true, cullBusy: true, trustXheaders: true, kernelStartupTimeout: 14,
+    api: 'notebook-http', logFormat: 'text', metricsNoAuth: true, cellParser: 'annotations', commentPrefix: { scala: '//', r: '#' },
+    allowNotebookDownload: true, staticPath: ROOT, requestTimeout: 0, maxQueuedRequests: 0,
+    slurmCallbackHost: 'h', slurmCallbackIp: '::', slurmCallbackPort: 15,
   });
 });
 
@@ -695,7 +724,7 @@ test('config file: unknown classes and options are errors', () => {
   const file = tempFile({ NotebookApp: { port: 1 } });
   assert.is(
     errorOf(['--config', file]),
-    `${file}: unknown class "NotebookApp"; known classes: KernelGatewayApp, JupyterWebsocketPersonality, MappingKernelManager, Application, ServerApp`,
+    `${file}: unknown class "NotebookApp"; known classes: KernelGatewayApp, JupyterWebsocketPersonality, NotebookHTTPPersonality, MappingKernelManager, Application, ServerApp`,
   );
   const opt = tempFile({ KernelGatewayApp: { ssl_version: 5 } });
   assert.match(errorOf(['--config', opt]), `${opt}: KernelGatewayApp.ssl_version: unknown or unsupported option; KernelGatewayApp options here are: ip, port,`);
@@ -869,7 +898,7 @@ test('generate-config output reads back as exactly the defaults, with our parser
   assert.equal(resolve([], { JUPYTER_CONFIG_DIR: join(file, '..') }).config, DEFAULTS);
 
   const plain = JSON.parse(text.split('\n').filter((l) => !/^\s*\/\//.test(l)).join('\n')) as Record<string, Record<string, unknown>>;
-  assert.equal(Object.keys(plain), ['KernelGatewayApp', 'JupyterWebsocketPersonality', 'MappingKernelManager']);
+  assert.equal(Object.keys(plain), ['KernelGatewayApp', 'JupyterWebsocketPersonality', 'NotebookHTTPPersonality', 'MappingKernelManager']);
   for (const spec of optionTable) {
     const section = plain[spec.classes[0]];
     if (spec.key === 'authToken') {

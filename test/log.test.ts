@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLogger, escapeControls, printableBytes } from '../src/log.ts';
-import { redactUrl } from '../src/http/server.ts';
+import { redactUrl } from '../src/http/request.ts';
 
 const test = suite('log: repeats, control characters, redaction');
 

@@ -32,7 +32,11 @@ function writeSpec(kernelsDir: string, dir: string, spec: object | string): stri
 function captureLog(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
   const noop = () => {};
-  return { level: 'DEBUG', debug: noop, info: noop, error: noop, critical: noop, warn: (m) => warnings.push(m), warnings };
+  const logger: Logger & { warnings: string[] } = {
+    level: 'DEBUG', debug: noop, info: noop, error: noop, critical: noop, warn: (m) => void warnings.push(m), warnings,
+    with: () => logger,
+  };
+  return logger;
 }
 
 const basic = (display_name: string) => ({ argv: ['python', '-f', '{connection_file}'], display_name, language: 'python' });

@@ -10,7 +10,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { KernelMessage, RequestChannel, RequestHeader } from '../kernels/kernel.ts';
-import type { Logger } from '../log.ts';
+import { errorDetail, errorMessage, type Logger } from '../log.ts';
 import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
 import { byteLength } from './chunks.ts';
@@ -18,6 +18,7 @@ import { decodeJson, encodeJsonChunks } from './json-protocol.ts';
 import { decodeV1, encodeV1Chunks } from './v1-protocol.ts';
 import { BIG_MESSAGE_BYTES, bigMessageWritten } from '../zmq/message-memory.ts';
 import { FrameWriter } from './frame-writer.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type WireProtocol = 'v1' | 'json';
 
@@ -37,6 +38,18 @@ export const CLOSE = {
 } as const;
 
 const SENDABLE = new Set<string>(['shell', 'control', 'stdin']);
+
+/** How long a client has to answer the gateway's close frame before its socket is dropped. */
+const CLOSE_GRACE_MS = 2000;
+
+/** Why the gateway closed a client, for /metrics. */
+const CLOSE_REASONS: Record<number, string> = {
+  [CLOSE.normal]: 'normal',
+  [CLOSE.goingAway]: 'going_away',
+  [CLOSE.internalError]: 'internal_error',
+  [CLOSE.tooSlow]: 'not_reading',
+  [CLOSE.kernelNotReading]: 'kernel_not_reading',
+};
 
 /** Where a connection's messages go: its session's way to the kernel. */
 export interface KernelPort {
@@ -90,10 +103,12 @@ export class ClientConnection {
   lastPong = Date.now();
   readonly #options: ConnectionOptions;
   readonly #writer: FrameWriter;
+  readonly #log: Logger;
   #closed = false;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
+    this.#log = options.log.with({ kernel_id: options.kernelId, session_id: options.sessionId });
     this.socket = options.socket;
     this.#writer = new FrameWriter(options.socket);
     this.protocol = options.protocol;
@@ -103,7 +118,7 @@ export class ClientConnection {
     socket.on('message', (data: Buffer, isBinary: boolean) => this.#guard('a frame', () => this.#onFrame(data, isBinary)));
     socket.on('close', () => this.#guard('the close', () => this.#closeOnce()));
     socket.on('pong', () => (this.lastPong = Date.now()));
-    socket.on('error', (error) => options.log.warn(`${this.#who()}: socket error: ${error.message}`));
+    socket.on('error', (error) => this.#log.warn(`${this.#who()}: socket error: ${error.message}`));
   }
 
   get closed(): boolean {
@@ -117,9 +132,11 @@ export class ClientConnection {
       if (this.protocol === 'v1') {
         encoded.v1 ??= encodeV1Chunks(message.channel, message.parsed);
         this.#write(encoded.v1, true);
+        metrics.count('to_client', message.channel, byteLength(encoded.v1));
       } else {
         encoded.json ??= encodeJsonChunks(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
         this.#write(encoded.json.chunks, encoded.json.binary);
+        metrics.count('to_client', message.channel, byteLength(encoded.json.chunks));
       }
     });
   }
@@ -145,8 +162,11 @@ export class ClientConnection {
 
   close(code: number, reason: string): void {
     if (this.#closed) return;
+    metrics.closes.labels({ reason: CLOSE_REASONS[code] ?? String(code) }).inc();
     try {
       this.socket.close(code, reason);
+      // A client that does not answer the close (it does not read) is not waited for long.
+      setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref();
     } catch {
       this.socket.terminate();
     }
@@ -155,6 +175,7 @@ export class ClientConnection {
 
   /** Drop the TCP connection at once (a client that stopped answering pings). */
   terminate(): void {
+    if (!this.#closed) metrics.closes.labels({ reason: 'no_pong' }).inc();
     this.socket.terminate();
     this.#closeOnce();
   }
@@ -163,7 +184,7 @@ export class ClientConnection {
     // Never drop a message for a slow client: past the limit the client is disconnected, and told why.
     const limit = this.#options.clientBufferBytes;
     if (this.socket.bufferedAmount > limit) {
-      this.#options.log.error(
+      this.#log.error(
         `${this.#who()}: client is not reading (${this.socket.bufferedAmount} bytes waiting, limit ${limit}); disconnecting it`,
       );
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
@@ -188,23 +209,24 @@ export class ClientConnection {
         ({ channel, message, header: parsedHeader } = decodeJson(data, isBinary));
         header = requestHeader(parsedHeader);
         if (channel === undefined) {
-          this.#options.log.warn(`${this.#who()}: message without a channel; sending it on shell`);
+          this.#log.warn(`${this.#who()}: message without a channel; sending it on shell`);
           channel = 'shell';
         }
       }
     } catch (error) {
-      this.#options.log.warn(`${this.#who()}: refused a frame: ${(error as Error).message}`);
+      this.#log.warn(`${this.#who()}: refused a frame: ${errorMessage(error)}`);
       return;
     }
     if (!SENDABLE.has(channel)) {
-      this.#options.log.warn(`${this.#who()}: refused a message for unknown channel ${JSON.stringify(channel)}`);
+      this.#log.warn(`${this.#who()}: refused a message for unknown channel ${JSON.stringify(channel)}`);
       return;
     }
     const kernel = this.#options.kernel;
+    metrics.count('from_client', channel, data.length);
     kernel.send(channel as RequestChannel, message, header);
     const waiting = kernel.backlog();
     if (waiting > this.#options.kernelBufferBytes) {
-      this.#options.log.error(
+      this.#log.error(
         `${this.#who()}: the kernel is not reading and ${waiting} bytes from this client wait for it ` +
           `(limit ${this.#options.kernelBufferBytes}, --kernel-buffer-bytes); disconnecting the client`,
       );
@@ -217,7 +239,7 @@ export class ClientConnection {
     try {
       action();
     } catch (error) {
-      this.#options.log.error(`${this.#who()}: internal error handling ${what}: ${(error as Error).stack ?? error}`);
+      this.#log.error(`${this.#who()}: internal error handling ${what}: ${errorDetail(error)}`);
       if (this.#closed) return;
       try {
         this.close(CLOSE.internalError, 'internal error');

@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import type { Kernel, KernelMessage, LifecycleEvent, Requester } from '../kernels/kernel.ts';
 import type { Logger } from '../log.ts';
 import { ClientConnection, CLOSE, type EncodedMessage, type WireProtocol } from './connection.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export interface HubOptions {
   log: Logger;
@@ -42,6 +43,10 @@ class ClientSession implements Requester {
     return `session ${this.id}`;
   }
 
+  get identity(): string {
+    return this.id;
+  }
+
   deliver(message: KernelMessage): void {
     if (this.connection) this.connection.send(message);
     else if (this.offline) this.keep(this, message);
@@ -73,13 +78,21 @@ export class KernelHub {
     options: HubOptions,
   ) {
     this.#options = options;
-    this.#log = options.log;
+    this.#log = options.log.with({ kernel_id: kernel.id });
     kernel.iopubListeners.add((message) => this.#onIopub(message));
     kernel.lifecycleListeners.add((event) => this.#onLifecycle(event));
   }
 
   get connectionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Open connections by protocol (for /metrics). */
+  countByProtocol(counts: Record<string, number>): void {
+    for (const session of this.#sessions.values()) {
+      const protocol = session.connection?.protocol;
+      if (protocol) counts[protocol] = (counts[protocol] ?? 0) + 1;
+    }
   }
 
   /**
@@ -121,7 +134,6 @@ export class KernelHub {
     });
     owner.connection = connection;
     if (owner.waiting) connection.pauseReading(true);
-    kernel.connections = this.#sessions.size;
     if (stale) {
       // The network-drop reconnect: replies on their way to this session now reach the new socket.
       this.#log.info(`kernel ${kernel.id}: replacing stale connection for session ${sessionId}`);
@@ -155,7 +167,6 @@ export class KernelHub {
     if (session.connection !== connection) return;
     session.connection = undefined;
     this.#sessions.delete(session.id);
-    this.kernel.connections = this.#sessions.size;
     if (this.#sessions.size > 0 || this.kernel.gone) {
       this.#forget(session);
       return;
@@ -188,6 +199,7 @@ export class KernelHub {
     const bytes = messageBytes(message);
     if (offline.bytes + bytes > this.#options.offlineLimitBytes) {
       offline.dropped++;
+      metrics.offlineDropped.labels().inc();
       if (offline.dropped === 1) {
         this.#log.warn(
           `kernel ${this.kernel.id}: offline buffer for session ${session.id} is full (${this.#options.offlineLimitBytes} bytes); ` +

@@ -8,6 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import { isJsonObject, type RawMessage } from '../messaging/message.ts';
 import { ProtocolError } from '../messaging/session.ts';
 import { byteLength, gather } from './chunks.ts';
+import { errorMessage } from '../log.ts';
 
 const EMPTY_OBJECT = Buffer.from('{}');
 
@@ -95,7 +96,7 @@ export function decodeJson(data: Buffer, isBinary: boolean): DecodedClientMessag
   try {
     parsed = JSON.parse(jsonBytes.toString('utf8'));
   } catch (error) {
-    throw new ProtocolError(`frame is not valid JSON: ${(error as Error).message}`);
+    throw new ProtocolError(`frame is not valid JSON: ${errorMessage(error)}`);
   }
   if (!isJsonObject(parsed)) throw new ProtocolError('frame is not a JSON object');
   const { header, parent_header, metadata, content, channel } = parsed;

@@ -4,7 +4,7 @@
  * is disconnected. A connection whose reading is paused (its kernel is not reading) cannot see pongs,
  * so it is not judged until it reads again.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { ClientConnection } from './connection.ts';
 
 export class Keepalive {
@@ -45,7 +45,7 @@ export class Keepalive {
         }
         connection.socket.ping();
       } catch (error) {
-        this.log.warn(`session ${connection.sessionId}: keepalive failed: ${(error as Error).message}`);
+        this.log.warn(`session ${connection.sessionId}: keepalive failed: ${errorMessage(error)}`);
       }
     }
   }

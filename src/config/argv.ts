@@ -1,6 +1,7 @@
 /**
  * The command line, parsed by cac: `kernelgateway [serve] [options]` (serve, the gateway, is the
- * default command) and `kernelgateway kernel -f <connection_file>` (the built-in JavaScript kernel).
+ * default command), `kernelgateway kernel -f <connection_file>` (the built-in JavaScript kernel) and
+ * `kernelgateway launch` (the launcher a Slurm job runs; it takes its input from its environment).
  *
  * cac (through mri) cannot take the arguments as typed (the README's Options section says why), so
  * each word is first rewritten on its own, without looking at its neighbours:
@@ -44,8 +45,8 @@ export interface ArgPlace {
 
 /** What the command line says, before config files and the environment are consulted. */
 export interface CommandLine {
-  /** `serve` (the default: run the gateway) or `kernel` (run the built-in JavaScript kernel). */
-  command: 'serve' | 'kernel';
+  /** `serve` (the default: run the gateway), `kernel` (the built-in JavaScript kernel) or `launch` (a Slurm job's launcher). */
+  command: CommandName;
   /** The raw command-line value of each option given (the last one given wins). */
   values: Map<OptionSpec, Given>;
   /** `--config FILE` / `--KernelGatewayApp.config_file=FILE`. */
@@ -124,7 +125,12 @@ const kernelSpellings: Spellings = (name, dashes) => {
   return undefined;
 };
 
-const COMMANDS = ['serve', 'kernel'] as const;
+const launchSpellings: Spellings = (name, dashes) =>
+  (dashes === 1 && name === 'h') || (dashes === 2 && name === 'help') ? HELP : undefined;
+
+const COMMANDS = ['serve', 'kernel', 'launch'] as const;
+type CommandName = (typeof COMMANDS)[number];
+const SPELLINGS: Record<CommandName, Spellings> = { serve: serveSpellings, kernel: kernelSpellings, launch: launchSpellings };
 
 // ---------------------------------------------------------------------------------------------
 // The rewrite before cac
@@ -227,7 +233,11 @@ function program(): { cli: CAC; keys: Map<string, string> } {
   const kernel = cli.command('kernel', 'Run the built-in JavaScript kernel, as its kernelspec does').usage('kernel -f <connection_file>');
   declare(kernel, '-f, --connection-file <file>', 'The connection file the gateway wrote for this kernel', CONNECTION_FILE);
 
-  cli.help((sections) => (cli.matchedCommandName === 'kernel' ? sections : [...sections, HELP_FOOTER]));
+  cli
+    .command('launch', 'Run the launcher of a kernel in a Slurm job (the gateway submits it; input comes from the environment)')
+    .usage('launch');
+
+  cli.help((sections) => (cli.matchedCommandName === 'kernel' || cli.matchedCommandName === 'launch' ? sections : [...sections, HELP_FOOTER]));
   cli.version(VERSION);
   // Printed when the caller asks (printHelp, printVersion), not while parsing.
   cli.showHelpOnExit = false;
@@ -257,8 +267,8 @@ function booleanText(word: Word | undefined, at: number, strays: Word[]): string
  * version is asked for; values are checked later, by resolveConfig.
  */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
-  const command = argv[0] === 'kernel' ? 'kernel' : 'serve';
-  const rewritten = rewrite(argv, command === 'kernel' ? kernelSpellings : serveSpellings);
+  const command: CommandName = argv[0] === 'kernel' || argv[0] === 'launch' ? argv[0] : 'serve';
+  const rewritten = rewrite(argv, SPELLINGS[command]);
   const { cli, keys } = program();
   const parsed = cli.parse(['node', 'kernelgateway', ...rewritten.words], { run: false });
   const options = parsed.options as Record<string, unknown>;

@@ -7,6 +7,7 @@ import { posix as pathPosix, win32 as pathWin32 } from 'node:path';
 import { CONFIG_FILE_NAME, configSearchPath, type PathOptions } from '../paths.ts';
 import { ConfigError, lookupTrait, OWN_CLASSES, unknownTraitMessage, type OptionSpec } from './options.ts';
 import { fsProblem, jsonKind, parseJsonValue, type Value } from './values.ts';
+import { errorMessage } from '../log.ts';
 
 /** Option values from one config file, in file order. */
 export type FileValues = { spec: OptionSpec; value: Value; source: string; file: string }[];
@@ -41,7 +42,7 @@ export function parseConfigText(text: string, file: string): FileValues {
   try {
     data = JSON.parse(json);
   } catch (err) {
-    const why = withLineNumber(err instanceof Error ? err.message : String(err), json);
+    const why = withLineNumber(errorMessage(err), json);
     throw new ConfigError(`${file}: invalid JSON: ${why} (only whole-line // comments are allowed, and no trailing commas)`);
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {

@@ -7,6 +7,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { CONFIG_FILE_NAME, defaultConfigFilePath } from '../paths.ts';
 import { CONFIG_SECTIONS, DEFAULTS, optionTable, type OptionSpec } from './options.ts';
+import { errorMessage } from '../log.ts';
 
 /** "--port, env KG_PORT; also KernelGatewayApp.port": how an option can be given, for comments. */
 function spelledOut(spec: OptionSpec, cls: string): string {
@@ -87,7 +88,7 @@ export async function writeDefaultConfig(configFile: string | undefined, answerY
     // Private from the start: the file is where a token may be put.
     writeFileSync(target, generateConfigText(), { mode: 0o600 });
   } catch (err) {
-    process.stderr.write(`kernelgateway: cannot write ${target}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`kernelgateway: cannot write ${target}: ${errorMessage(err)}\n`);
     return 1;
   }
   process.stdout.write(`Writing default config to: ${target}\n`);

@@ -11,6 +11,7 @@ const PLACEHOLDER: Record<OptionType, string> = {
   bool: ' [true|false]',
   loglevel: ' <level>',
   list: ' <a,b,...>',
+  map: ' <json>',
 };
 
 /** "--port <int>", "--list-kernels [true|false]": an option as usage lines write it. */

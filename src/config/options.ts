@@ -4,11 +4,23 @@
  * Parsing lives beside it: values.ts (one value), argv.ts (the command line), files.ts (config
  * files), resolve.ts (precedence).
  */
-import type { LogLevel } from '../log.ts';
+import { LOG_FORMATS, type LogFormat, type LogLevel } from '../log.ts';
 import { CONFIG_FILE_NAME } from '../paths.ts';
+import { CELL_PARSER_NAMES, cellParserByName, type CellParserName } from '../notebook-http/cell-parser.ts';
 import { checkDirectory, checkReadableFile, normalizeBaseUrl } from './values.ts';
 
+/** The two personalities, by our names; the reference's module names are accepted for them. */
+export type Personality = 'jupyter-websocket' | 'notebook-http';
+const PERSONALITY_NAMES: Record<string, Personality> = {
+  'jupyter-websocket': 'jupyter-websocket',
+  'kernel_gateway.jupyter_websocket': 'jupyter-websocket',
+  'notebook-http': 'notebook-http',
+  'kernel_gateway.notebook_http': 'notebook-http',
+};
+
 export interface Config {
+  /** The personality: Jupyter's kernel API, or a notebook's cells as HTTP endpoints. */
+  api: Personality;
   /** Interface to listen on. */
   ip: string;
   /** Port to listen on (0 = any free port). */
@@ -32,6 +44,10 @@ export interface Config {
   /** Allow GET /api/kernels without a token. */
   listKernels: boolean;
   logLevel: LogLevel;
+  /** text: `[L date KernelGateway] message` lines; json: one JSON object per line. */
+  logFormat: LogFormat;
+  /** Serve GET /metrics without the token (for a scraper inside a trusted network). */
+  metricsNoAuth: boolean;
   /** Seconds a kernel may take to answer its first kernel_info before clients are let in anyway. */
   kernelInfoTimeout: number;
   /** Largest WebSocket frame accepted from a client, bytes. */
@@ -76,9 +92,27 @@ export interface Config {
   trustXheaders: boolean;
   /** Seconds a new kernel has to answer kernel_info before it is killed and its start fails. */
   kernelStartupTimeout: number;
+  /** notebook-http: how endpoints are declared (annotations, or a Swagger document). */
+  cellParser: CellParserName;
+  /** notebook-http: comment tokens by notebook language, over the built-in ones. */
+  commentPrefix: Record<string, string>;
+  /** notebook-http: serve the notebook at /_api/source. */
+  allowNotebookDownload: boolean;
+  /** notebook-http: a folder served at /public/ ('' : none). */
+  staticPath: string;
+  /** notebook-http: seconds a request may run before it gets 504 and its kernel is interrupted (0: none). */
+  requestTimeout: number;
+  /** notebook-http: requests waiting for a kernel beyond which newcomers get 503. */
+  maxQueuedRequests: number;
+  /** Slurm kernels: the address their jobs connect back to ('': this host's name). */
+  slurmCallbackHost: string;
+  /** Slurm kernels: interface and port the gateway listens on for their launchers ('': every interface; 0: any port). */
+  slurmCallbackIp: string;
+  slurmCallbackPort: number;
 }
 
 export const DEFAULTS: Config = {
+  api: 'jupyter-websocket',
   ip: '127.0.0.1',
   port: 8888,
   portRetries: 50,
@@ -94,6 +128,8 @@ export const DEFAULTS: Config = {
   defaultKernelName: '',
   listKernels: false,
   logLevel: 'INFO',
+  logFormat: 'text',
+  metricsNoAuth: false,
   kernelInfoTimeout: 60,
   maxMessageSize: 64 * 1024 * 1024,
   offlineBufferBytes: 256 * 1024 * 1024,
@@ -117,9 +153,18 @@ export const DEFAULTS: Config = {
   cullBusy: false,
   trustXheaders: false,
   kernelStartupTimeout: 60,
+  cellParser: 'annotations',
+  commentPrefix: {},
+  allowNotebookDownload: false,
+  staticPath: '',
+  requestTimeout: 60,
+  maxQueuedRequests: 100,
+  slurmCallbackHost: '',
+  slurmCallbackIp: '',
+  slurmCallbackPort: 0,
 };
 
-export type OptionType = 'string' | 'int' | 'bool' | 'loglevel' | 'list';
+export type OptionType = 'string' | 'int' | 'bool' | 'loglevel' | 'list' | 'map';
 
 export interface OptionSpec {
   key: keyof Config;
@@ -149,9 +194,10 @@ const APP = ['KernelGatewayApp'] as const;
 /** Options the reference takes from jupyter_server's kernel manager; we also take the app spelling. */
 const KERNEL_MANAGER = ['MappingKernelManager', 'KernelGatewayApp'] as const;
 const PERSONALITY = ['JupyterWebsocketPersonality', 'KernelGatewayApp'] as const;
+const NOTEBOOK_HTTP = ['NotebookHTTPPersonality', 'KernelGatewayApp'] as const;
 
 /** The classes --generate-config writes, in this order; every option's first class is one of them. */
-export const CONFIG_SECTIONS = ['KernelGatewayApp', 'JupyterWebsocketPersonality', 'MappingKernelManager'] as const;
+export const CONFIG_SECTIONS = ['KernelGatewayApp', 'JupyterWebsocketPersonality', 'NotebookHTTPPersonality', 'MappingKernelManager'] as const;
 
 /** Seconds options that end up in a timer: Node's timers take at most 2^31-1 ms. */
 const MAX_TIMER_SECONDS = Math.floor(2 ** 31 / 1000) - 1;
@@ -190,6 +236,12 @@ export const optionTable: readonly OptionSpec[] = [
     flag: '--list-kernels', env: 'KG_LIST_KERNELS', type: 'bool', help: 'Allow listing kernels and sessions' },
   { key: 'logLevel', trait: 'log_level', classes: ['KernelGatewayApp', 'Application'], flag: '--log-level',
     type: 'loglevel', help: 'DEBUG, INFO, WARN, ERROR or CRITICAL (or 10..50)' },
+  { key: 'logFormat', trait: 'log_format', classes: APP, flag: '--log-format', env: 'KG_LOG_FORMAT', type: 'string',
+    check: (v) => ((LOG_FORMATS as readonly string[]).includes(v.trim().toLowerCase()) ? undefined : `is not a log format; expected ${LOG_FORMATS.join(' or ')}`),
+    normalize: (v) => v.trim().toLowerCase(),
+    help: 'text (one readable line per event) or json (one JSON object per line, for log collectors)' },
+  { key: 'metricsNoAuth', trait: 'metrics_no_auth', classes: APP, flag: '--metrics-no-auth', env: 'KG_METRICS_NO_AUTH',
+    type: 'bool', help: 'Serve GET /metrics without the token (for a scraper on a trusted network)' },
   { key: 'kernelInfoTimeout', trait: 'kernel_info_timeout', classes: KERNEL_MANAGER, flag: '--kernel-info-timeout',
     env: 'KG_KERNEL_INFO_TIMEOUT', type: 'int', min: 1, max: MAX_TIMER_SECONDS,
     help: 'Seconds to wait for a new kernel’s first kernel_info' },
@@ -241,6 +293,34 @@ export const optionTable: readonly OptionSpec[] = [
   { key: 'kernelStartupTimeout', trait: 'kernel_startup_timeout', classes: APP, flag: '--kernel-startup-timeout',
     env: 'KG_KERNEL_STARTUP_TIMEOUT', type: 'int', min: 1, max: MAX_TIMER_SECONDS,
     help: 'Seconds a new kernel has to answer kernel_info before its start fails' },
+  { key: 'api', trait: 'api', classes: APP, flag: '--api', env: 'KG_API', type: 'string',
+    check: (v) => (PERSONALITY_NAMES[v.trim()] ? undefined : `is not a personality; expected one of ${Object.keys(PERSONALITY_NAMES).join(', ')}`),
+    normalize: (v) => PERSONALITY_NAMES[v.trim()],
+    help: 'Personality: jupyter-websocket (the kernel API) or notebook-http (a notebook served as HTTP endpoints)' },
+  { key: 'cellParser', trait: 'cell_parser', classes: NOTEBOOK_HTTP, flag: '--cell-parser', env: 'KG_CELL_PARSER', type: 'string',
+    check: (v) => (cellParserByName(v) ? undefined : `is not a cell parser; expected one of ${CELL_PARSER_NAMES.join(', ')}`),
+    normalize: (v) => cellParserByName(v)!,
+    help: 'notebook-http: endpoints from annotations (# GET /path) or from a Swagger document (# operationId: x)' },
+  { key: 'commentPrefix', trait: 'comment_prefix', classes: NOTEBOOK_HTTP, flag: '--comment-prefix', type: 'map',
+    help: 'notebook-http: comment token by notebook language, as JSON, over the built-in ones (e.g. {"scala": "//"})' },
+  { key: 'allowNotebookDownload', trait: 'allow_notebook_download', classes: NOTEBOOK_HTTP, flag: '--allow-notebook-download',
+    env: 'KG_ALLOW_NOTEBOOK_DOWNLOAD', type: 'bool', help: 'notebook-http: serve the notebook at /_api/source' },
+  { key: 'staticPath', trait: 'static_path', classes: NOTEBOOK_HTTP, flag: '--static-path', env: 'KG_STATIC_PATH',
+    type: 'string', check: checkDirectory, help: "notebook-http: folder served at /public/ without a token ('': none)" },
+  { key: 'requestTimeout', trait: 'request_timeout', classes: NOTEBOOK_HTTP, flag: '--request-timeout',
+    env: 'KG_REQUEST_TIMEOUT', type: 'int', min: 0, max: MAX_TIMER_SECONDS,
+    help: 'notebook-http: seconds a request may run before it gets 504 and its kernel is interrupted (0: no limit)' },
+  { key: 'maxQueuedRequests', trait: 'max_queued_requests', classes: NOTEBOOK_HTTP, flag: '--max-queued-requests',
+    env: 'KG_MAX_QUEUED_REQUESTS', type: 'int', min: 0,
+    help: 'notebook-http: requests that may wait for a kernel; beyond, 503 with Retry-After' },
+  { key: 'slurmCallbackHost', trait: 'slurm_callback_host', classes: APP, flag: '--slurm-callback-host',
+    env: 'KG_SLURM_CALLBACK_HOST', type: 'string',
+    help: "Slurm kernels: host name or address their jobs connect back to ('': this host's name)" },
+  { key: 'slurmCallbackIp', trait: 'slurm_callback_ip', classes: APP, flag: '--slurm-callback-ip', env: 'KG_SLURM_CALLBACK_IP',
+    type: 'string', help: "Slurm kernels: interface to listen on for their launchers ('': every interface)" },
+  { key: 'slurmCallbackPort', trait: 'slurm_callback_port', classes: APP, flag: '--slurm-callback-port',
+    env: 'KG_SLURM_CALLBACK_PORT', type: 'int', min: 0, max: 65535,
+    help: 'Slurm kernels: port to listen on for their launchers (0: any free port)' },
 ];
 
 /** Command-line flags of the app that set no Config option: where to read the config from, what to do. */

@@ -135,6 +135,11 @@ function checkCombinations(config: Config, sources: Map<keyof Config, string>, w
       `client_ca is set (from ${from('clientCa')}) but TLS is off; client certificates need --certfile and --keyfile too`,
     );
   }
+  if (config.api === 'notebook-http' && config.seedUri === '') {
+    throw new ConfigError(
+      `the notebook-http personality (api from ${from('api')}) serves a notebook: name it with --seed-uri (a path or an http(s) URL)`,
+    );
+  }
   if (config.cullInterval <= 0) {
     warnings.push(
       `cull_interval ${config.cullInterval} (from ${from('cullInterval')}) is not positive; using ${DEFAULTS.cullInterval} seconds, as Jupyter Server does`,

@@ -4,7 +4,7 @@
  * A problem comes back as text ("is not an integer") for the caller to put after the option's name.
  */
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import type { LogLevel } from '../log.ts';
+import { errorMessage, type LogLevel } from '../log.ts';
 import type { Config, OptionSpec, OptionType } from './options.ts';
 
 export type Value = Config[keyof Config];
@@ -43,6 +43,13 @@ function listFromArray(items: unknown[]): Parsed {
   return { value: (items as string[]).map((s) => s.trim()).filter((s) => s !== '') };
 }
 
+/** A JSON object whose values are all strings. */
+function mapFromObject(value: unknown): Parsed {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problem: `is ${jsonKind(value)}; expected an object of strings` };
+  if (!Object.values(value).every((v) => typeof v === 'string')) return { problem: 'is not an object of strings' };
+  return { value: { ...(value as Record<string, string>) } };
+}
+
 /** Parses one raw text value for `spec`; returns the value, or a problem text ("is not …"). */
 export function parseValue(spec: OptionSpec, raw: string): Parsed {
   switch (spec.type) {
@@ -72,6 +79,15 @@ export function parseValue(spec: OptionSpec, raw: string): Parsed {
         return { problem: 'is not a list; expected comma-separated names or a JSON array of strings' };
       }
       return Array.isArray(items) ? listFromArray(items) : { problem: 'is not a list' };
+    }
+    case 'map': {
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        return { problem: 'is not JSON; expected an object such as {"scala": "//"}' };
+      }
+      return mapFromObject(value);
     }
     case 'int': {
       const text = raw.trim();
@@ -107,6 +123,7 @@ const EXPECTED_JSON: Record<OptionType, string> = {
   bool: 'true or false (or the strings "true"/"false")',
   loglevel: 'a level name such as "INFO" (or a number 10..50)',
   list: 'an array of strings or a comma-separated string',
+  map: 'an object of strings',
 };
 
 /** Parses one config-file (JSON) value for `spec`. */
@@ -123,6 +140,8 @@ export function parseJsonValue(spec: OptionSpec, value: unknown): Parsed {
       return typeof value === 'boolean' ? { value } : wrongType;
     case 'list':
       return Array.isArray(value) ? listFromArray(value) : wrongType;
+    case 'map':
+      return mapFromObject(value);
     case 'string':
       return wrongType;
   }
@@ -169,5 +188,5 @@ export function fsProblem(err: unknown): string {
   if (code === 'ENOENT') return 'does not exist';
   if (code === 'ENOTDIR') return 'does not exist (a part of the path is not a directory)';
   if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
-  return `cannot be read (${err instanceof Error ? err.message : String(err)})`;
+  return `cannot be read (${errorMessage(err)})`;
 }

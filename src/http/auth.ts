@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 /** Every token the request offers: `?token=`, `Authorization: token X` and `Authorization: Bearer X`. */
-export function offeredTokens(req: IncomingMessage, url: URL): string[] {
+function offeredTokens(req: IncomingMessage, url: URL): string[] {
   const tokens = url.searchParams.getAll('token');
   const match = /^\s*(token|bearer)\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
   if (match) tokens.push(match[2]);

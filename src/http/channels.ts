@@ -3,7 +3,7 @@
  * before the upgrade, the subprotocol choice, and a delayed 101 until the kernel has answered
  * kernel_info. The connection is complete when it is made (see KernelHub.connect).
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE } from '../bridge/connection.ts';
@@ -13,11 +13,21 @@ import { V1_PROTOCOL } from '../bridge/v1-protocol.ts';
 import type { Config } from '../config/options.ts';
 import type { Logger } from '../log.ts';
 import { newSessionId } from '../messaging/session.ts';
-import { originAllowed, type TokenCheck } from './auth.ts';
+import type { TokenCheck } from './auth.ts';
 import { FileDescriptorBudget } from './capacity.ts';
-import { KERNEL_ID, redactUrl, requestUrl, stripBase } from './server.ts';
+import { HttpError, refuseUpgrade } from './errors.ts';
+import { errorDetail, errorMessage } from '../log.ts';
+import { admit } from './pipeline.ts';
+import { redactUrl } from './request.ts';
+import { KERNEL_ID } from './router.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
+import { gateOf } from './server.ts';
 
 const CHANNELS_PATH = new RegExp(`^api/kernels/${KERNEL_ID}/channels$`);
+const CHANNELS_ROUTE = '/api/kernels/{id}/channels';
+/** Upgrades that became WebSockets, and the status of refused ones (a socket's close counts it). */
+const upgraded = new WeakSet<object>();
+const refusedWith = new WeakMap<object, number>();
 
 export interface ChannelsOptions {
   config: Config;
@@ -32,7 +42,8 @@ export function createUpgradeHandler(options: ChannelsOptions): {
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   wss: WebSocketServer;
 } {
-  const { config, log, tokenCheck, hubFor, keepalive } = options;
+  const { config, log, hubFor, keepalive } = options;
+  const gate = gateOf(config, options.tokenCheck);
   const budget = new FileDescriptorBudget();
   const wss = new WebSocketServer({
     noServer: true,
@@ -42,73 +53,78 @@ export function createUpgradeHandler(options: ChannelsOptions): {
     handleProtocols: (protocols) => (protocols.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
   });
 
-  const refuse = (socket: Duplex, status: number, message: string, extraHeaders = '') => {
-    if (socket.destroyed) return;
-    const body = JSON.stringify({ reason: STATUS_CODES[status], message });
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${extraHeaders}` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+  const counted = (started: number, status: number) => {
+    metrics.httpRequests.labels({ method: 'GET', route: CHANNELS_ROUTE, status: String(status) }).inc();
+    metrics.httpSeconds.labels({ method: 'GET', route: CHANNELS_ROUTE }).observe((performance.now() - started) / 1000);
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
+    const started = performance.now();
+    socket.once('close', () => {
+      if (!upgraded.has(socket)) counted(started, refusedWith.get(socket) ?? 499);
+    });
     // Nothing a client sends may throw out of this event handler: that would take the gateway down.
     try {
-      upgrade(req, socket, head);
+      upgrade(req, socket, head, started);
     } catch (error) {
-      log.warn(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${(error as Error).message}`);
-      refuse(socket, 400, `Bad request: ${(error as Error).message}`);
+      if (error instanceof HttpError) {
+        log.debug(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${error.status} ${error.message}`);
+        refusedWith.set(socket, error.status);
+        return refuseUpgrade(socket, error);
+      }
+      refusedWith.set(socket, 400);
+      log.warn(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${errorMessage(error)}`);
+      refuseUpgrade(socket, new HttpError(400, `Bad request: ${errorMessage(error)}`));
     }
   };
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const url = requestUrl(req);
-    const path = stripBase(url.pathname, config.baseUrl);
-    const match = path === undefined ? null : CHANNELS_PATH.exec(path);
-    if (!match) return refuse(socket, 404, `No WebSocket endpoint at ${url.pathname}`);
-    if (tokenCheck && !tokenCheck.acceptsRequest(req, url)) return refuse(socket, 401, 'A valid token is required (?token=)');
-    if (!originAllowed(req, config.allowOrigin)) {
-      log.warn(`refused a WebSocket from origin ${req.headers.origin} (allow_origin is ${JSON.stringify(config.allowOrigin)})`);
-      return refuse(socket, 403, `Cross origin websockets not allowed (origin ${req.headers.origin})`);
-    }
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, started: number): void => {
+    const { url, path } = admit(req, gate);
+    const match = CHANNELS_PATH.exec(path);
+    if (!match) throw new HttpError(404, `No WebSocket endpoint at ${url.pathname}`);
     const kernelId = match[1];
     const hub = hubFor(kernelId);
-    if (!hub) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
+    if (!hub) throw new HttpError(404, `Kernel does not exist: ${kernelId}`);
     let sessionId = url.searchParams.get('session_id') ?? '';
     if (!sessionId) {
       sessionId = newSessionId();
       log.debug(`WebSocket ${redactUrl(req.url)} has no session_id; using ${sessionId}`);
     }
     // It names the client's session in routing and logs; keep it to what a ZeroMQ id could hold.
-    if (Buffer.byteLength(sessionId) > 255) return refuse(socket, 400, 'session_id must be at most 255 bytes');
+    if (Buffer.byteLength(sessionId) > 255) throw new HttpError(400, 'session_id must be at most 255 bytes');
     const full = budget.refusal();
     if (full) {
       log.warn(`refused a WebSocket for kernel ${kernelId}: ${full}`);
-      return refuse(socket, 503, full, 'Retry-After: 5\r\n');
+      throw new HttpError(503, full, 'Service Unavailable', { 'Retry-After': '5' });
     }
     // As Jupyter Server: the client is let in once the kernel answers kernel_info (or the timeout passes).
     hub.kernel
       .whenReady()
       .then(() => {
         if (socket.destroyed) return;
-        if (hubFor(kernelId) !== hub || hub.kernel.gone) return refuse(socket, 404, `Kernel does not exist: ${kernelId}`);
+        if (hubFor(kernelId) !== hub || hub.kernel.gone) {
+          refusedWith.set(socket, 404);
+          return refuseUpgrade(socket, new HttpError(404, `Kernel does not exist: ${kernelId}`));
+        }
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+          upgraded.add(socket);
+          counted(started, 101);
           // Before anything else: an 'error' event with no listener would take the process down.
-          ws.on('error', (error) => log.debug(`kernel ${kernelId}: session ${sessionId}: ${error.message}`));
+          ws.on('error', (error) => log.debug(`kernel ${kernelId}: session ${sessionId}: ${error.message}`, { kernel_id: kernelId, session_id: sessionId }));
           const protocol = ws.protocol === V1_PROTOCOL ? 'v1' : 'json';
           try {
             keepalive.add(hub.connect(ws, protocol, sessionId));
           } catch (error) {
-            log.error(`kernel ${kernelId}: could not connect session ${sessionId}: ${(error as Error).stack ?? error}`);
+            log.error(`kernel ${kernelId}: could not connect session ${sessionId}: ${errorDetail(error)}`);
             ws.close(CLOSE.internalError, 'could not connect to the kernel');
             return;
           }
-          log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`);
+          log.debug(`kernel ${kernelId}: session ${sessionId} connected (${protocol} protocol)`, { kernel_id: kernelId, session_id: sessionId, protocol });
         });
       })
       .catch((error: Error) => {
-        log.error(`kernel ${kernelId}: WebSocket upgrade failed: ${error.stack ?? error.message}`);
+        log.error(`kernel ${kernelId}: WebSocket upgrade failed: ${errorDetail(error)}`);
         socket.destroy();
       });
   };

@@ -2,27 +2,31 @@
 import type { Config } from '../config/options.ts';
 import { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError, type KernelManager } from '../kernels/manager.ts';
 import type { Kernel } from '../kernels/kernel.ts';
-import { UnknownProvisionerError } from '../kernels/provisioners/provisioner.ts';
-import { checkListingAllowed, HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
+import { ProvisionerRequestError, UnknownProvisionerError } from '../kernels/provisioners/provisioner.ts';
+import { HttpError, sendEmpty, sendJson } from './errors.ts';
+import { readJson } from './request.ts';
+import { KERNEL_ID, type RequestContext, type Route } from './router.ts';
+import { checkListingAllowed } from './server.ts';
 import { isJsonObject } from '../messaging/message.ts';
+import { errorMessage } from '../log.ts';
 
 /** The HTTP error for a failed kernel start, shared by /api/kernels and /api/sessions. */
 export function kernelStartError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof NoSuchKernelSpecError) return new HttpError(404, error.message, 'Not Found');
   if (error instanceof KernelLimitError) return new HttpError(403, error.message, 'Forbidden');
-  if (error instanceof InvalidPathError) return new HttpError(400, error.message);
+  if (error instanceof InvalidPathError || error instanceof ProvisionerRequestError) return new HttpError(400, error.message);
   if (error instanceof KernelStartError) return new HttpError(500, error.message);
   if (error instanceof UnknownProvisionerError) return new HttpError(500, error.message);
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EMFILE' || code === 'ENFILE' || /too many open files/i.test((error as Error).message)) {
+  if (code === 'EMFILE' || code === 'ENFILE' || /too many open files/i.test(errorMessage(error))) {
     return new HttpError(
       503,
       'Could not start kernel: the gateway has no file descriptors left (ulimit -n); close clients or kernels, or raise the limit',
       'Service Unavailable',
     );
   }
-  return new HttpError(500, `Could not start kernel: ${(error as Error).message}`);
+  return new HttpError(500, `Could not start kernel: ${errorMessage(error)}`);
 }
 
 /** Names a shell accepts, and values without NUL, within a size a kernel's environment can hold. */
@@ -30,7 +34,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_VALUE_LIMIT = 32 * 1024;
 
 /** Validate a POST /api/kernels body, naming the field that is wrong. */
-export function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
+function parseStartBody(body: unknown): { name?: string; path?: string; env?: Record<string, string> } {
   if (!isJsonObject(body)) throw new HttpError(400, 'The request body must be a JSON object like {"name": "python3"}');
   const { name, path, env } = body;
   if (name !== undefined && name !== null && typeof name !== 'string') throw new HttpError(400, '"name" must be a string (a kernelspec name)');
@@ -66,7 +70,7 @@ export function kernelRoutes(manager: KernelManager, config: Config, authOn: boo
       pattern: /^api\/kernels$/,
       handler: ({ res }: RequestContext) => {
         checkListingAllowed('kernels', authOn, config.listKernels);
-        sendJson(res, 200, manager.list().map((k) => k.model()));
+        sendJson(res, 200, manager.list().map((k) => manager.modelOf(k)));
       },
     },
     {
@@ -80,13 +84,13 @@ export function kernelRoutes(manager: KernelManager, config: Config, authOn: boo
         } catch (error) {
           throw kernelStartError(error);
         }
-        sendJson(res, 201, kernel.model(), { Location: `${config.baseUrl}api/kernels/${kernel.id}` });
+        sendJson(res, 201, manager.modelOf(kernel), { Location: `${config.baseUrl}api/kernels/${kernel.id}` });
       },
     },
     {
       method: 'GET',
       pattern: kernelPath(),
-      handler: ({ res, params }: RequestContext) => sendJson(res, 200, find(params[0]).model()),
+      handler: ({ res, params }: RequestContext) => sendJson(res, 200, manager.modelOf(find(params[0]))),
     },
     {
       method: 'DELETE',
@@ -113,9 +117,9 @@ export function kernelRoutes(manager: KernelManager, config: Config, authOn: boo
         try {
           await kernel.restart();
         } catch (error) {
-          throw new HttpError(500, `Exception restarting kernel: ${(error as Error).message}`);
+          throw new HttpError(500, `Exception restarting kernel: ${errorMessage(error)}`);
         }
-        sendJson(res, 200, kernel.model());
+        sendJson(res, 200, manager.modelOf(kernel));
       },
     },
   ];

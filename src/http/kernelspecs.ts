@@ -2,7 +2,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { kernelSpecModel, type KernelSpecStore } from '../kernels/specs.ts';
-import { HttpError, sendJson, type RequestContext, type Route } from './server.ts';
+import { HttpError, sendJson } from './errors.ts';
+import type { RequestContext, Route } from './router.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',

@@ -1,61 +1,24 @@
 /**
- * The HTTP face: a small routing table under base_url, CORS, token auth, and JSON errors
- * ({reason, message}) for everything that goes wrong.
+ * The HTTP face: a node:http (or https) server whose requests go through the one pipeline
+ * (pipeline.ts: base_url, origin, token), then the routing table; WebSocket upgrades go through the
+ * same pipeline in channels.ts. Every error is JSON; a client that went away is not an error.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config/options.ts';
 import type { Logger } from '../log.ts';
-import { originAllowed, type TokenCheck } from './auth.ts';
+import type { TokenCheck } from './auth.ts';
 import { applyCors, corsHeaders } from './cors.ts';
+import { HttpError, sendEmpty, sendError } from './errors.ts';
+import { errorDetail, errorMessage } from '../log.ts';
+import { admit, type Gate } from './pipeline.ts';
+import { clientAddress, redactUrl, requestUrl, stripBase } from './request.ts';
+import { findRoute, routeOfResponse, routeTemplate, type Route } from './router.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly reason: string = STATUS_CODES[status] ?? 'Error',
-  ) {
-    super(message);
-  }
-}
-
-export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  /** Capture groups of the route's pattern, URL-decoded. */
-  params: string[];
-  /** True when the request carried the configured token (false when auth is off). */
-  authenticated: boolean;
-}
-
-export interface Route {
-  method: 'GET' | 'POST' | 'DELETE' | 'PATCH' | 'HEAD';
-  /** Matched against the path below base_url, without the leading slash (e.g. `api/kernels`). */
-  pattern: RegExp;
-  handler: (ctx: RequestContext) => Promise<void> | void;
-}
-
-/** A kernel id as Jupyter Server routes it. */
-export const KERNEL_ID = String.raw`(\w+-\w+-\w+-\w+-\w+)`;
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const data = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, STATUS_CODES[status], { ...headers, 'Content-Type': 'application/json', 'Content-Length': data.length });
-  res.end(data);
-}
-
-export function sendEmpty(res: ServerResponse, status: number): void {
-  res.writeHead(status);
-  res.end();
-}
-
-export function sendError(res: ServerResponse, error: HttpError): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  sendJson(res, error.status, { reason: error.reason, message: error.message });
-}
 
 /**
  * Listing kernels or sessions: JupyterLab polls these routes, so they are open whenever a token protects
@@ -67,141 +30,132 @@ export function checkListingAllowed(what: 'kernels' | 'sessions', authOn: boolea
   }
 }
 
-/** Read a JSON request body; an empty body is `{}`. */
-export async function readJson(req: IncomingMessage, limitBytes = 1024 * 1024): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) throw new HttpError(413, `request body is larger than ${limitBytes} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new HttpError(400, `Invalid JSON in body of request: ${(error as Error).message}`);
-  }
+/** The gate of the pipeline, from the configuration. */
+export function gateOf(config: Config, tokenCheck: TokenCheck | undefined): Gate {
+  return { baseUrl: config.baseUrl, allowOrigin: config.allowOrigin, tokenCheck };
 }
 
-export interface RouterOptions {
-  config: Config;
-  log: Logger;
-  /** undefined when auth is off. */
-  tokenCheck: TokenCheck | undefined;
-  routes: Route[];
+/** Serves one request; throws HttpError (or anything) to have it answered as JSON. */
+export type Serve = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** What a personality gives the HTTP server: how it serves requests (and upgrades), and its life. */
+export interface Personality {
+  serve: Serve;
+  onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Settles when it can serve (notebook-http: its kernels are seeded); rejects when it cannot. */
+  ready: Promise<void>;
+  /** Reload what it serves (notebook-http: SIGHUP). */
+  reload?(): Promise<void>;
+  /** Stop serving; the kernels are stopped after this. */
+  close(): Promise<void>;
 }
 
-/** The request handler for node:http. Paths outside base_url, unknown paths and methods get JSON errors. */
-export function createRequestHandler(options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { config, log, tokenCheck, routes } = options;
-  const cors = corsHeaders(config);
+/**
+ * The request handler for node:http around `serve`: an access line at DEBUG, every error answered as
+ * JSON, a client that went away answered with nothing.
+ */
+export function createRequestHandler(config: Config, log: Logger, serve: Serve): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const started = Date.now();
+    const started = performance.now();
     res.once('finish', () => {
+      const route = routeOfResponse.get(res) ?? 'unmatched';
+      const method = req.method ?? 'GET';
+      const seconds = (performance.now() - started) / 1000;
+      metrics.httpRequests.labels({ method, route, status: String(res.statusCode) }).inc();
+      metrics.httpSeconds.labels({ method, route }).observe(seconds);
       if (log.level !== 'DEBUG') return;
-      log.debug(`${req.method} ${redactUrl(req.url)} ${res.statusCode} (client ${clientAddress(req, config.trustXheaders)}, ${Date.now() - started} ms)`);
+      const client = clientAddress(req, config.trustXheaders);
+      const ms = Math.round(seconds * 1000);
+      log.debug(`${method} ${redactUrl(req.url)} ${res.statusCode} (client ${client}, ${ms} ms)`, {
+        method, route, status: res.statusCode, duration_ms: ms, client,
+      });
     });
-    void handle(req, res).catch((error: unknown) => {
+    void serve(req, res).catch((error: unknown) => {
       if (error instanceof HttpError) return sendError(res, error);
       if (req.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET' || (error as Error).name === 'AbortError') {
         // The client went away in the middle of its request: routine, nothing to answer.
-        log.debug(`${req.method} ${redactUrl(req.url)}: the client aborted the request (${(error as Error).message})`);
+        log.debug(`${req.method} ${redactUrl(req.url)}: the client aborted the request (${errorMessage(error)})`);
         res.destroy();
         return;
       }
-      log.error(`${req.method} ${redactUrl(req.url)}: ${(error as Error).stack ?? error}`);
-      sendError(res, new HttpError(500, `Unknown server error: ${(error as Error).message}`));
+      log.error(`${req.method} ${redactUrl(req.url)}: ${errorDetail(error)}`);
+      sendError(res, new HttpError(500, `Unknown server error: ${errorMessage(error)}`));
     });
   };
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The REST face: CORS, preflight, the pipeline, then the routing table. Unknown paths and methods get 404/405. */
+export function serveRoutes(config: Config, tokenCheck: TokenCheck | undefined, routes: readonly Route[]): Serve {
+  const cors = corsHeaders(config);
+  const gate = gateOf(config, tokenCheck);
+  const openRoutes = routes.filter((route) => route.open);
+  const open = (path: string) => openRoutes.some((route) => route.pattern.test(path));
+  /** A refused request (401, 403) is still counted under the route it asked for. */
+  const labelRefusal = (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const path = stripBase(requestUrl(req).pathname, config.baseUrl);
+      const route = path === undefined ? undefined : routes.find((r) => r.pattern.test(path));
+      if (route) routeOfResponse.set(res, routeTemplate(route));
+    } catch {
+      // Unparsable: it stays unmatched.
+    }
+  };
+  return async (req, res) => {
     applyCors(res, cors);
-    const url = requestUrl(req);
-    const path = stripBase(url.pathname, config.baseUrl);
-    if (path === undefined) throw new HttpError(404, `${url.pathname} is not under the base URL ${config.baseUrl}`);
     // Preflight needs no token: browsers never send credentials with it.
-    if (req.method === 'OPTIONS') return sendEmpty(res, 204);
-    if (!originAllowed(req, config.allowOrigin)) {
-      throw new HttpError(403, `Cross-origin request from ${req.headers.origin} is not allowed (see --allow-origin)`);
+    if (req.method === 'OPTIONS') {
+      admit(req, gate, true);
+      return sendEmpty(res, 204);
     }
-    const authenticated = tokenCheck ? tokenCheck.acceptsRequest(req, url) : false;
-    if (tokenCheck && !authenticated) throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
-    let pathMatched = false;
-    for (const route of routes) {
-      const match = route.pattern.exec(path);
-      if (!match) continue;
-      pathMatched = true;
-      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
-      let params: string[];
-      try {
-        params = match.slice(1).map((p) => decodeURIComponent(p));
-      } catch {
-        throw new HttpError(400, `Malformed percent-encoding in ${url.pathname}`);
-      }
-      await route.handler({ req, res, url, params, authenticated });
-      return;
+    let admitted;
+    try {
+      admitted = admit(req, gate, false, open);
+    } catch (error) {
+      labelRefusal(req, res);
+      throw error;
     }
-    if (pathMatched) throw new HttpError(405, `${req.method} is not supported on ${url.pathname}`);
-    throw new HttpError(404, `Not found: ${url.pathname}`);
+    const { url, path, authenticated } = admitted;
+    const { route, params } = findRoute(routes, req.method ?? 'GET', path, url.pathname);
+    routeOfResponse.set(res, routeTemplate(route));
+    await route.handler({ req, res, url, params, authenticated });
+  };
+}
+
+/** An http server, or https when a certificate (or a client CA) is configured. */
+export function createHttpServer(config: Config, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  if (!config.certfile && !config.clientCa) return createServer({ noDelay: true }, handler);
+  return createTlsServer(
+    {
+      noDelay: true,
+      cert: config.certfile ? readFileSync(config.certfile) : undefined,
+      key: config.keyfile ? readFileSync(config.keyfile) : undefined,
+      ca: config.clientCa ? readFileSync(config.clientCa) : undefined,
+      // With a client CA, only clients holding a certificate it signed get in (mutual TLS).
+      requestCert: !!config.clientCa,
+      rejectUnauthorized: !!config.clientCa,
+    },
+    handler,
+  );
+}
+
+/** Listen on the configured port, or on the next free one of up to port_retries more. */
+export async function listen(server: Server, config: Config, log: Logger): Promise<number> {
+  for (let attempt = 0; attempt <= config.portRetries; attempt++) {
+    const port = config.port === 0 ? 0 : config.port + attempt;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, config.ip, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return (server.address() as AddressInfo).port;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'EADDRINUSE' && code !== 'EACCES') || config.port === 0) throw error;
+      log.info(`port ${port} is not available (${code}); trying the next one`);
+    }
   }
-}
-
-/** The path below base_url without its leading slash, or undefined when outside base_url. */
-export function stripBase(pathname: string, baseUrl: string): string | undefined {
-  const normalized = pathname.replace(/\/{2,}/g, '/');
-  if (!normalized.startsWith(baseUrl) && normalized + '/' !== baseUrl) return undefined;
-  return normalized.slice(baseUrl.length).replace(/\/$/, '');
-}
-
-/** The client's address; behind a trusted proxy, the one it reports (X-Real-Ip, else the first X-Forwarded-For). */
-export function clientAddress(req: IncomingMessage, trustXheaders: boolean): string {
-  if (trustXheaders) {
-    const real = req.headers['x-real-ip'];
-    if (typeof real === 'string' && real) return real.trim();
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded) return forwarded.split(',')[0].trim();
-  }
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
-/**
- * The request's URL. The request target is a path (or, from a proxy, an absolute URL); a path that
- * starts with `//` is still a path here, never a host name.
- */
-export function requestUrl(req: IncomingMessage): URL {
-  const target = req.url ?? '/';
-  try {
-    return target.startsWith('/') ? new URL(`http://gateway${target}`) : new URL(target);
-  } catch {
-    throw new HttpError(400, `Malformed request target: ${redactUrl(target).slice(0, 200)}`);
-  }
-}
-
-/**
- * A URL safe to log: every query parameter whose name, once decoded, is `token` (in any case)
- * has its value hidden, however the client spelled the name (`%74oken=`).
- */
-export function redactUrl(url: string | undefined): string {
-  const text = url ?? '';
-  const at = text.indexOf('?');
-  if (at < 0) return text;
-  const hash = text.indexOf('#', at);
-  const query = text.slice(at + 1, hash < 0 ? undefined : hash);
-  const redacted = query
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=');
-      const name = eq < 0 ? pair : pair.slice(0, eq);
-      let decoded: string;
-      try {
-        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
-      } catch {
-        decoded = name;
-      }
-      return decoded.trim().toLowerCase() === 'token' ? `${name}=<hidden>` : pair;
-    })
-    .join('&');
-  return `${text.slice(0, at + 1)}${redacted}${hash < 0 ? '' : text.slice(hash)}`;
+  throw new Error(`no free port in ${config.port}..${config.port + config.portRetries} (see --port and --port-retries)`);
 }

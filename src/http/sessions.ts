@@ -2,7 +2,10 @@
 import type { Config } from '../config/options.ts';
 import { UnknownKernelError, type Session, type SessionManager, type SessionUpdate } from '../kernels/sessions.ts';
 import { kernelStartError } from './kernels.ts';
-import { checkListingAllowed, HttpError, KERNEL_ID, readJson, sendEmpty, sendJson, type RequestContext, type Route } from './server.ts';
+import { HttpError, sendEmpty, sendJson } from './errors.ts';
+import { readJson } from './request.ts';
+import { KERNEL_ID, type RequestContext, type Route } from './router.ts';
+import { checkListingAllowed } from './server.ts';
 import { isJsonObject } from '../messaging/message.ts';
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {
@@ -19,19 +22,6 @@ function kernelField(body: Record<string, unknown>): { id?: string; name?: strin
   return { id: optionalString(kernel, 'id'), name: optionalString(kernel, 'name') };
 }
 
-/** Jupyter Server's session model; `notebook` is added for notebook sessions, as it does. */
-export function sessionModel(sessions: SessionManager, session: Session): Record<string, unknown> {
-  const model: Record<string, unknown> = {
-    id: session.id,
-    path: session.path,
-    name: session.name,
-    type: session.type,
-    kernel: sessions.kernelOf(session)?.model() ?? null,
-  };
-  if (session.type === 'notebook') model.notebook = { path: session.path, name: session.name };
-  return model;
-}
-
 export function sessionRoutes(sessions: SessionManager, config: Config, authOn: boolean): Route[] {
   const find = (id: string): Session => {
     const session = sessions.get(id);
@@ -45,7 +35,7 @@ export function sessionRoutes(sessions: SessionManager, config: Config, authOn: 
       pattern: /^api\/sessions$/,
       handler: ({ res }: RequestContext) => {
         checkListingAllowed('sessions', authOn, config.listKernels);
-        sendJson(res, 200, sessions.list().map((s) => sessionModel(sessions, s)));
+        sendJson(res, 200, sessions.list().map((s) => sessions.model(s)));
       },
     },
     {
@@ -69,13 +59,13 @@ export function sessionRoutes(sessions: SessionManager, config: Config, authOn: 
           if (error instanceof UnknownKernelError) throw new HttpError(400, error.message);
           throw kernelStartError(error);
         }
-        sendJson(res, 201, sessionModel(sessions, session), { Location: `${config.baseUrl}api/sessions/${session.id}` });
+        sendJson(res, 201, sessions.model(session), { Location: `${config.baseUrl}api/sessions/${session.id}` });
       },
     },
     {
       method: 'GET',
       pattern: sessionPath,
-      handler: ({ res, params }: RequestContext) => sendJson(res, 200, sessionModel(sessions, find(params[0]))),
+      handler: ({ res, params }: RequestContext) => sendJson(res, 200, sessions.model(find(params[0]))),
     },
     {
       method: 'PATCH',
@@ -96,7 +86,7 @@ export function sessionRoutes(sessions: SessionManager, config: Config, authOn: 
           if (error instanceof UnknownKernelError) throw new HttpError(400, error.message);
           throw kernelStartError(error);
         }
-        sendJson(res, 200, sessionModel(sessions, session));
+        sendJson(res, 200, sessions.model(session));
       },
     },
     {

@@ -14,7 +14,7 @@ export function substituteArgv(argv: readonly string[], vars: Record<string, str
 }
 
 /** Python's string.Template.safe_substitute: $VAR and ${VAR} from `vars`, $$ -> $, unknown names kept. */
-export function templateSubstitute(value: string, vars: NodeJS.ProcessEnv): string {
+function templateSubstitute(value: string, vars: NodeJS.ProcessEnv): string {
   return value.replace(/\$(?:(\$)|([_a-zA-Z][_a-zA-Z0-9]*)|\{([_a-zA-Z][_a-zA-Z0-9]*)\})/g, (whole, dollar, bare, braced) => {
     if (dollar) return '$';
     const name = bare ?? braced;

@@ -4,13 +4,14 @@
  * routing every sender shares (requests.ts). The kernel's lifecycle is kernel.ts's business; this
  * is the part that speaks the wire protocol.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
 import { trafficPassed } from '../zmq/message-memory.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
 import { parentOf, REQUEST_CHANNELS, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export interface KernelConnectionOptions {
   kernelId: string;
@@ -123,7 +124,7 @@ export class KernelConnection {
       }
       return { channel, parsed, header };
     } catch (error) {
-      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${(error as Error).message}`);
+      this.#options.log.warn(`kernel ${this.#options.kernelId}: dropped a ${channel} message: ${errorMessage(error)}`);
       return undefined;
     }
   }
@@ -133,6 +134,7 @@ export class KernelConnection {
     let bytes = 0;
     for (const frame of frames) bytes += frame.length;
     trafficPassed(bytes);
+    metrics.count('from_kernel', channel, bytes);
     const message = this.#read(channel, frames);
     if (!message) return;
     const parent = parentOf(message);

@@ -65,7 +65,9 @@ export class KernelSockets {
     if (!zmq) throw new Error('zeromq is not loaded yet (loadZeromq)');
     this.#options = options;
     const { connection, routingId, onMessage, onError } = options;
-    const endpoint = (channel: KernelChannel) => `tcp://${connection.ip}:${connection[`${channel}_port`]}`;
+    // jupyter_client's endpoints: ipc names a path prefix, a dash and the port number.
+    const endpoint = (channel: KernelChannel) =>
+      connection.transport === 'ipc' ? `ipc://${connection.ip}-${connection[`${channel}_port`]}` : `tcp://${connection.ip}:${connection[`${channel}_port`]}`;
     // Nothing from the kernel waits in ZeroMQ: it is read at once, and the bridge applies explicit,
     // reported limits per client instead.
     this.#iopub = new zmq.Subscriber({ receiveHighWaterMark: 0, linger: 0 });

@@ -6,7 +6,7 @@
  * from one subscription made at launch, and clients send through shared sockets whose replies come
  * back to their sender.
  */
-import type { Logger } from '../log.ts';
+import { errorDetail, errorMessage, type Logger } from '../log.ts';
 import type { ExecutionState, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { isoNow } from '../messaging/session.ts';
 import { trackActivity } from './activity.ts';
@@ -16,6 +16,7 @@ import type { KernelMessage, KernelModel } from './kernel-message.ts';
 import type { ExitStatus, KernelProvisioner, LaunchedProcess } from './provisioners/provisioner.ts';
 import type { RequestChannel, RequestHeader, Requester } from './requests.ts';
 import type { KernelSpec } from './specs.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type { KernelMessage, KernelModel } from './kernel-message.ts';
 export type { Requester, RequestChannel, RequestHeader } from './requests.ts';
@@ -32,6 +33,8 @@ export interface KernelOptions {
   log: Logger;
   /** Seconds to wait for kernel_info after a restart before letting clients in anyway. */
   kernelInfoTimeout: number;
+  /** false: a process that dies makes the kernel dead at once, for an owner that replaces it. Default true. */
+  autoRestart?: boolean;
 }
 
 const RESTART_LIMIT = 5;
@@ -43,8 +46,6 @@ export class Kernel {
   readonly provisioner: KernelProvisioner;
   executionState: ExecutionState = 'starting';
   lastActivity = new Date();
-  /** Open WebSocket connections, maintained by the bridge. */
-  connections = 0;
   reason = '';
 
   readonly iopubListeners = new Set<(message: KernelMessage) => void>();
@@ -71,7 +72,7 @@ export class Kernel {
     this.spec = options.spec;
     this.provisioner = options.provisioner;
     this.#options = options;
-    this.#log = options.log;
+    this.#log = options.log.with({ kernel_id: options.id, kernelspec: options.spec.name });
     this.#connection = new KernelConnection({
       kernelId: this.id,
       log: this.#log,
@@ -111,7 +112,10 @@ export class Kernel {
     try {
       await this.#launch(false);
     } catch (error) {
+      this.#gone = true;
+      this.reason = errorMessage(error);
       await this.#cleanUp();
+      this.#emit('shutdown');
       throw error;
     }
   }
@@ -145,6 +149,7 @@ export class Kernel {
   restart(): Promise<void> {
     return this.#serially(async () => {
       if (this.#gone) throw new Error(`kernel ${this.id} is shut down`);
+      metrics.kernelRestarts.labels({ kernelspec: this.name, cause: 'requested' }).inc();
       const wasReady = this.ready;
       // From here on, client messages wait for the new process instead of reaching the dying one.
       this.#setNotReady();
@@ -179,13 +184,14 @@ export class Kernel {
     this.provisioner.killNow();
   }
 
-  model(): KernelModel {
+  /** The REST model; `connections` is the bridge's count of clients (the kernel does not know them). */
+  model(connections: number): KernelModel {
     const model: KernelModel = {
       id: this.id,
       name: this.name,
       last_activity: isoNow(this.lastActivity),
       execution_state: this.executionState,
-      connections: this.connections,
+      connections,
     };
     if (this.reason) model.reason = this.reason;
     const provisioner = this.provisioner.model?.();
@@ -210,6 +216,12 @@ export class Kernel {
       env: this.#options.env,
       newPorts,
     });
+    if (this.#gone) {
+      // Shut down while the launch was under way (a job waiting in a queue): nothing may outlive that.
+      await this.provisioner.signal('SIGKILL');
+      await this.provisioner.cleanup();
+      throw new Error(`kernel ${this.id} was shut down while it started`);
+    }
     const generation = ++this.#generation;
     this.#process = launched;
     this.#processExited = false;
@@ -226,9 +238,10 @@ export class Kernel {
   #onExit(generation: number, status: ExitStatus): void {
     if (this.#stopping || this.#gone || generation !== this.#generation) return;
     const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
-    if (status.final) {
-      this.#log.warn(`kernel ${this.id} (${this.name}) is gone (${how}): ${status.final}`);
-      void this.#serially(() => this.#die(status.final!));
+    const final = status.final ?? (this.#options.autoRestart === false ? 'its process ended and it is not restarted' : undefined);
+    if (final) {
+      this.#log.warn(`kernel ${this.id} (${this.name}) is gone (${how}): ${final}`);
+      void this.#serially(() => this.#die(final));
       return;
     }
     this.#log.warn(`kernel ${this.id} (${this.name}) died (${how})`);
@@ -248,6 +261,7 @@ export class Kernel {
       return this.#die(`kernel died ${RESTART_LIMIT + 1} times in a row${tail ? `; last output:\n${tail}` : ''}`);
     }
     this.executionState = 'restarting';
+    metrics.kernelRestarts.labels({ kernelspec: this.name, cause: 'auto' }).inc();
     this.#emit('restarting');
     this.#connection.disconnect('died');
     this.#log.info(`kernel ${this.id} restarting (attempt ${this.#restartCount} of ${RESTART_LIMIT})`);
@@ -257,7 +271,7 @@ export class Kernel {
       await this.#launch(!this.#everReady);
       this.#emit('restarted');
     } catch (error) {
-      this.#log.error(`kernel ${this.id}: restart failed: ${(error as Error).message}`);
+      this.#log.error(`kernel ${this.id}: restart failed: ${errorMessage(error)}`);
       void this.#serially(() => this.#autoRestart());
     }
   }
@@ -372,7 +386,7 @@ export class Kernel {
       try {
         listener(event);
       } catch (error) {
-        this.#log.error(`kernel ${this.id}: a ${event} listener failed: ${(error as Error).stack ?? error}`);
+        this.#log.error(`kernel ${this.id}: a ${event} listener failed: ${errorDetail(error)}`);
       }
     }
   }

@@ -5,13 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import { KernelLimitError, KernelStartError, NoSuchKernelSpecError } from './errors.ts';
-import { Kernel } from './kernel.ts';
+import { Kernel, type KernelModel } from './kernel.ts';
 import type { ProvisionerRegistry } from './provisioners/provisioner.ts';
 import { runSeed, seedApplies, type SeedNotebook } from './seed.ts';
 import { defaultKernelName, type KernelSpecStore } from './specs.ts';
 import { kernelBaseEnv, kernelWorkingDir } from './start-request.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export { InvalidPathError, KernelLimitError, KernelStartError, NoSuchKernelSpecError } from './errors.ts';
 
@@ -23,6 +24,8 @@ export interface StartRequest {
   env?: Record<string, string>;
   /** Variables the gateway itself adds on top of its full environment (sessions: JPY_SESSION_NAME). */
   extraEnv?: Record<string, string>;
+  /** false: a kernel that dies is dead at once (its owner replaces it) instead of being restarted. */
+  autoRestart?: boolean;
 }
 
 export interface ManagerOptions {
@@ -94,7 +97,24 @@ export class KernelManager {
     return [...this.#kernels.values()];
   }
 
+  /** A kernel's REST model, with its number of client connections. */
+  modelOf(kernel: Kernel): KernelModel {
+    return kernel.model(this.#connections(kernel));
+  }
+
+  /** How many clients a kernel has: the bridge knows, and sets this when it is wired. */
+  connectionsOf: (kernelId: string) => number = () => 0;
+
+  #connections(kernel: Kernel): number {
+    return this.connectionsOf(kernel.id);
+  }
+
   /** Kernels running or starting, the pool included: what max_kernels limits. */
+  /** Prespawned kernels ready to be handed out. */
+  get poolSize(): number {
+    return this.#pool.length;
+  }
+
   get count(): number {
     return this.#kernels.size + this.#pool.length + this.#pending;
   }
@@ -113,14 +133,18 @@ export class KernelManager {
       ...request.extraEnv,
     };
     this.#pending++;
-    let kernel: Kernel;
+    let counted = true;
     try {
-      kernel = await this.#launch(spec.name, cwd, env);
+      // Listed (and reachable) from the moment it exists, as Jupyter Server does: a kernel waiting in a
+      // batch queue shows as starting, with why it waits, to every client that lists kernels.
+      return await this.#launch(spec.name, cwd, env, request.autoRestart, (kernel) => {
+        this.#pending--;
+        counted = false;
+        this.#register(kernel);
+      });
     } finally {
-      this.#pending--;
+      if (counted) this.#pending--;
     }
-    this.#register(kernel);
-    return kernel;
   }
 
   async shutdown(id: string): Promise<boolean> {
@@ -195,11 +219,11 @@ export class KernelManager {
         timeout > 0 &&
         idleSeconds > timeout &&
         (cull.busy || kernel.executionState !== 'busy') &&
-        (cull.connected || kernel.connections === 0)
+        (cull.connected || this.#connections(kernel) === 0)
       ) {
         this.#options.log.info(
           `culling kernel ${kernel.id} (${kernel.name}): idle for ${Math.round(idleSeconds)} s (timeout ${timeout} s), ` +
-            `state ${kernel.executionState}, ${kernel.connections} connection(s)`,
+            `state ${kernel.executionState}, ${this.#connections(kernel)} connection(s)`,
         );
         culled.push(kernel.id);
       }
@@ -256,7 +280,13 @@ export class KernelManager {
   }
 
   /** Spawn, wait until it answers kernel_info, seed it; on any failure shut it down and throw. */
-  async #launch(name: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Kernel> {
+  async #launch(
+    name: string,
+    cwd: string,
+    env: NodeJS.ProcessEnv,
+    autoRestart = true,
+    onCreated?: (kernel: Kernel) => void,
+  ): Promise<Kernel> {
     const spec = this.#options.specs.get(name);
     if (!spec) throw new NoSuchKernelSpecError(name, this.#options.specs.names());
     const id = randomUUID();
@@ -275,8 +305,12 @@ export class KernelManager {
       env,
       log: this.#options.log,
       kernelInfoTimeout: this.#options.kernelInfoTimeout,
+      autoRestart,
     });
     this.#starting.add(kernel);
+    onCreated?.(kernel);
+    const started = performance.now();
+    let ok = false;
     try {
       await kernel.start();
       const timeout = this.#options.kernelStartupTimeout ?? 60;
@@ -292,11 +326,15 @@ export class KernelManager {
           await runSeed(kernel, this.#options.seed);
         } catch (error) {
           await kernel.shutdown();
-          throw new KernelStartError((error as Error).message);
+          throw new KernelStartError(errorMessage(error));
         }
       }
+      ok = true;
+      metrics.kernelStarts.labels({ kernelspec: name }).inc();
+      metrics.kernelStartSeconds.labels({ kernelspec: name }).observe((performance.now() - started) / 1000);
       return kernel;
     } finally {
+      if (!ok) metrics.kernelStartFailures.labels({ kernelspec: name }).inc();
       this.#starting.delete(kernel);
     }
   }

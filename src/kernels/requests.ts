@@ -14,11 +14,12 @@
  * - When a kernel process ends, every request it was given and never answered gets an error reply,
  *   so no sender waits forever for a reply that cannot come.
  */
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import type { Channel, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { type MessageFactory, serializeFrames, type Signer } from '../messaging/session.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { RoundRobin } from './round-robin.ts';
+import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type RequestChannel = 'shell' | 'control' | 'stdin';
 export const REQUEST_CHANNELS: readonly RequestChannel[] = ['shell', 'control', 'stdin'];
@@ -31,6 +32,11 @@ export interface Requester {
   backlogChanged?(waiting: boolean): void;
   /** For log lines. */
   readonly label: string;
+  /**
+   * Who this sender is across reconnects (a client's session id): input the kernel asked of a sender
+   * that left may be answered by a later sender with the same identity, and by nobody else.
+   */
+  readonly identity?: string;
 }
 
 /** The fields of a sent message's header that route its replies. */
@@ -100,6 +106,8 @@ export class RequestRouter {
   readonly #backlog = new Map<Requester, { bytes: number; waiting: boolean }>();
   /** Senders that were asked for input, with the keys of the requests that asked. */
   readonly #askedForInput = new Map<Requester, Set<string>>();
+  /** Input asked of senders that left, by their identity, until someone of that identity answers (bounded). */
+  readonly #orphanInput = new Map<string, number>();
   #open = false;
   /** Called when a channel has something new to send. */
   kick: (channel: RequestChannel) => void = () => undefined;
@@ -161,6 +169,7 @@ export class RequestRouter {
     const item = this.#queues[channel].next();
     if (!item) return undefined;
     this.#account(item.requester, -item.bytes);
+    metrics.count('to_kernel', channel, item.bytes);
     if (channel !== 'stdin' && item.header.msg_type.endsWith('_request')) {
       this.#remember(channel, item.header, item.message.header, item.requester, generation);
     }
@@ -204,10 +213,13 @@ export class RequestRouter {
       try {
         entry.requester.deliver(reply);
       } catch (error) {
-        this.#options.log.error(`kernel ${this.#options.kernelId}: could not tell ${entry.requester.label} about a lost request: ${(error as Error).message}`);
+        this.#options.log.error(`kernel ${this.#options.kernelId}: could not tell ${entry.requester.label} about a lost request: ${errorMessage(error)}`);
       }
     }
     for (const channel of REQUEST_CHANNELS) this.#urgent[channel].length = 0;
+    // Nobody can answer what a dead process asked.
+    this.#orphanInput.clear();
+    for (const asked of this.#askedForInput.values()) asked.clear();
   }
 
   /** Drop everything of a sender that left: its queued messages, its awaited replies. Returns what was dropped. */
@@ -223,6 +235,13 @@ export class RequestRouter {
     this.#backlog.delete(requester);
     for (const key of this.#pendingBy.get(requester) ?? []) this.#pending.delete(key);
     this.#pendingBy.delete(requester);
+    const asked = this.#askedForInput.get(requester)?.size ?? 0;
+    if (asked > 0 && requester.identity !== undefined) {
+      // A client that reconnects (a network blip) may still answer the prompt it was shown.
+      this.#orphanInput.delete(requester.identity);
+      this.#orphanInput.set(requester.identity, asked);
+      if (this.#orphanInput.size > 100) this.#orphanInput.delete(this.#orphanInput.keys().next().value as string);
+    }
     this.#askedForInput.delete(requester);
     return { messages, bytes };
   }
@@ -250,6 +269,13 @@ export class RequestRouter {
   }
 
   #takeInputTurn(requester: Requester): boolean {
+    const identity = requester.identity;
+    const orphaned = identity === undefined ? 0 : (this.#orphanInput.get(identity) ?? 0);
+    if (orphaned > 0) {
+      if (orphaned === 1) this.#orphanInput.delete(identity!);
+      else this.#orphanInput.set(identity!, orphaned - 1);
+      return true;
+    }
     const asked = this.#askedForInput.get(requester);
     if (!asked || asked.size === 0) return false;
     asked.delete(asked.values().next().value as string);

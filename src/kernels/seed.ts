@@ -2,10 +2,9 @@
  * Seed notebooks: code cells that run in every new kernel of the notebook's language before the
  * kernel is handed out.
  */
-import { readFileSync } from 'node:fs';
 import { MessageFactory } from '../messaging/session.ts';
 import type { Kernel, KernelMessage, LifecycleEvent, Requester } from './kernel.ts';
-import { isJsonObject } from '../messaging/message.ts';
+import { NotebookError as SeedError, parseNotebook, readNotebookText, type NotebookDocument } from './notebook.ts';
 
 export interface SeedNotebook {
   /** Where it came from, for messages. */
@@ -18,61 +17,28 @@ export interface SeedNotebook {
   cells: Array<{ number: number; source: string }>;
 }
 
-export class SeedError extends Error {}
+/** Errors reading a seed notebook are NotebookErrors; seeding's callers know them by this name. */
+export { SeedError };
 
 /** Read and check a seed notebook from a local path (or file: URL) or an http(s) URL. */
 export async function loadSeedNotebook(uri: string): Promise<SeedNotebook> {
-  let text: string;
-  if (/^https?:\/\//i.test(uri)) {
-    let response: Response;
-    try {
-      response = await fetch(uri, { signal: AbortSignal.timeout(200_000) });
-    } catch (error) {
-      throw new SeedError(`cannot fetch seed notebook ${uri}: ${(error as Error).message}`);
-    }
-    if (!response.ok) throw new SeedError(`cannot fetch seed notebook ${uri}: HTTP ${response.status}`);
-    text = await response.text();
-  } else {
-    const path = uri.startsWith('file://') ? new URL(uri).pathname : uri;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new SeedError(`cannot read seed notebook ${uri}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  }
-  return parseSeedNotebook(text, uri);
+  return parseSeedNotebook(await readNotebookText(uri), uri);
 }
 
 /** Parse nbformat 4 JSON into a SeedNotebook; throws SeedError saying what is wrong. */
 export function parseSeedNotebook(text: string, uri: string): SeedNotebook {
-  let notebook: unknown;
-  try {
-    notebook = JSON.parse(text);
-  } catch (error) {
-    throw new SeedError(`seed notebook ${uri} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!isJsonObject(notebook) || !Array.isArray(notebook.cells)) throw new SeedError(`seed notebook ${uri} has no "cells" list (nbformat 4 expected)`);
-  if (typeof notebook.nbformat === 'number' && notebook.nbformat < 4) {
-    throw new SeedError(`seed notebook ${uri} is nbformat ${notebook.nbformat}; save it as nbformat 4`);
-  }
-  const metadata = isJsonObject(notebook.metadata) ? notebook.metadata : {};
-  const kernelspec = isJsonObject(metadata.kernelspec) ? metadata.kernelspec : {};
-  const languageInfo = isJsonObject(metadata.language_info) ? metadata.language_info : {};
-  const language = [kernelspec.language, languageInfo.name].find((v): v is string => typeof v === 'string' && v !== '');
-  if (!language) throw new SeedError(`seed notebook ${uri} does not say its language (metadata.kernelspec.language or metadata.language_info.name)`);
-  const cells: SeedNotebook['cells'] = [];
-  notebook.cells.forEach((cell, index) => {
-    if (!isJsonObject(cell)) throw new SeedError(`seed notebook ${uri}: cell ${index + 1} is not an object`);
-    if (cell.cell_type !== 'code') return;
-    const source = Array.isArray(cell.source) ? cell.source.join('') : cell.source;
-    if (typeof source !== 'string') throw new SeedError(`seed notebook ${uri}: cell ${index + 1} has no source`);
-    if (source.trim() !== '') cells.push({ number: index + 1, source });
-  });
+  return seedFromNotebook(parseNotebook(text, uri));
+}
+
+/** The seed of a parsed notebook: its language and its non-empty code cells. */
+export function seedFromNotebook(notebook: NotebookDocument): SeedNotebook {
+  const language = notebook.kernelspecLanguage ?? notebook.languageInfoName;
+  if (!language) throw new SeedError(`seed notebook ${notebook.uri} does not say its language (metadata.kernelspec.language or metadata.language_info.name)`);
   return {
-    uri,
+    uri: notebook.uri,
     language: language.toLowerCase(),
-    kernelName: typeof kernelspec.name === 'string' ? kernelspec.name : undefined,
-    cells,
+    kernelName: notebook.kernelName,
+    cells: notebook.cells.filter((cell) => cell.type === 'code' && cell.source.trim() !== '').map(({ number, source }) => ({ number, source })),
   };
 }
 

@@ -3,7 +3,7 @@
  * In memory; a session whose kernel is gone disappears with it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kernel } from './kernel.ts';
+import type { Kernel, KernelModel } from './kernel.ts';
 import type { KernelManager, StartRequest } from './manager.ts';
 
 export interface Session {
@@ -12,6 +12,16 @@ export interface Session {
   name: string;
   type: string;
   kernelId: string;
+}
+
+/** Jupyter Server's session model; `notebook` only for notebook sessions, as it does. */
+export interface SessionModel {
+  id: string;
+  path: string;
+  name: string;
+  type: string;
+  kernel: KernelModel | null;
+  notebook?: { path: string; name: string };
 }
 
 export class UnknownKernelError extends Error {}
@@ -46,6 +56,19 @@ export class SessionManager {
 
   kernelOf(session: Session): Kernel | undefined {
     return this.kernels.get(session.kernelId);
+  }
+
+  model(session: Session): SessionModel {
+    const kernel = this.kernelOf(session);
+    const model: SessionModel = {
+      id: session.id,
+      path: session.path,
+      name: session.name,
+      type: session.type,
+      kernel: kernel ? this.kernels.modelOf(kernel) : null,
+    };
+    if (session.type === 'notebook') model.notebook = { path: session.path, name: session.name };
+    return model;
   }
 
   /** A session for `path`: reuse the kernel named by id, or start one (with JPY_SESSION_NAME set, as Jupyter Server does). */

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, errorMessage, type Logger } from '../log.ts';
 import { isJsonObject } from '../messaging/message.ts';
 
 /** The normalized kernel.json, as served in REST "spec". */
@@ -28,8 +28,11 @@ export interface KernelSpec {
   files?: Record<string, string>;
 }
 
-/** Validate and normalize a parsed kernel.json; a string is the reason it is rejected. */
-function normalize(name: string, raw: unknown): KernelSpecDict | string {
+/**
+ * Validate and normalize a parsed kernel.json; a string is the reason it is rejected. A spec asking
+ * for a provisioner not in `provisioners` is hidden, as Jupyter does for provisioners that are not installed.
+ */
+function normalize(name: string, raw: unknown, provisioners: readonly string[]): KernelSpecDict | string {
   if (!isJsonObject(raw)) return 'not a JSON object';
   const { argv, env, display_name, language, interrupt_mode, metadata, kernel_protocol_version } = raw;
   if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return 'argv must be an array of strings';
@@ -41,12 +44,10 @@ function normalize(name: string, raw: unknown): KernelSpecDict | string {
   const mode = (interrupt_mode ?? 'signal').toLowerCase();
   if (mode !== 'signal' && mode !== 'message') return `invalid interrupt_mode ${JSON.stringify(interrupt_mode)}`;
   if (metadata !== undefined && !isJsonObject(metadata)) return 'metadata must be an object';
-  // We only launch kernels locally, so specs asking for another provisioner are hidden, as Jupyter does
-  // for provisioners that aren't installed.
   const provisioner = metadata?.kernel_provisioner;
   if (provisioner !== undefined) {
     const pname = isJsonObject(provisioner) ? provisioner.provisioner_name : undefined;
-    if (pname !== 'local-provisioner') return `unsupported kernel provisioner ${JSON.stringify(pname)}`;
+    if (typeof pname !== 'string' || !provisioners.includes(pname)) return `unsupported kernel provisioner ${JSON.stringify(pname)}`;
   }
   if (kernel_protocol_version !== undefined && typeof kernel_protocol_version !== 'string')
     return 'kernel_protocol_version must be a string';
@@ -80,11 +81,17 @@ export class KernelSpecStore {
 
   private readonly builtins: KernelSpec[];
 
-  /** `builtins` are listed after the folders' specs, and hidden by an installed spec of the same name. */
-  constructor(dirs: string[], log: Logger = createLogger(), builtins: KernelSpec[] = []) {
+  private readonly provisioners: readonly string[];
+
+  /**
+   * `builtins` are listed after the folders' specs, and hidden by an installed spec of the same name;
+   * `provisioners` are the provisioner names this gateway has.
+   */
+  constructor(dirs: string[], log: Logger = createLogger(), builtins: KernelSpec[] = [], provisioners: readonly string[] = ['local-provisioner']) {
     this.dirs = dirs.map((d) => path.resolve(d));
     this.log = log;
     this.builtins = builtins;
+    this.provisioners = provisioners;
   }
 
   /**
@@ -171,9 +178,9 @@ export class KernelSpecStore {
     if (cached && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) return cached.spec;
     let result: KernelSpecDict | string;
     try {
-      result = normalize(name, JSON.parse(fs.readFileSync(file, 'utf8')));
+      result = normalize(name, JSON.parse(fs.readFileSync(file, 'utf8')), this.provisioners);
     } catch (e) {
-      result = `cannot read: ${(e as Error).message}`;
+      result = `cannot read: ${errorMessage(e)}`;
     }
     const spec = typeof result === 'string' ? undefined : result;
     this.cache.set(file, { mtimeMs: stat.mtimeMs, size: stat.size, spec });

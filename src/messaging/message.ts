@@ -3,7 +3,6 @@
 export const PROTOCOL_VERSION = '5.4';
 
 export type Channel = 'shell' | 'control' | 'stdin' | 'iopub';
-export const CLIENT_CHANNELS: readonly Channel[] = ['shell', 'control', 'stdin'];
 
 export interface MessageHeader {
   msg_id: string;

@@ -3,27 +3,16 @@
  * with its own runtime dir and JUPYTER_PATH, talks REST to it, finds its kernel processes, and makes
  * sure every gateway is stopped (and checked) when a suite ends.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Test } from 'uvu';
+import { findProcesses, processGone, processRunning, REPO_ROOT, sessionLeader, sleep, spawnGateway, spawnLogged, waitUntil, withTimeout, type ExitInfo } from './processes.ts';
 
-// ---------------------------------------------------------------------------------------------
-// Locations and small utilities
+export { findProcesses, processGone, processRunning, REPO_ROOT, sleep, waitUntil, withTimeout } from './processes.ts';
 
-/** The repository root: the nearest ancestor of this file holding bin/kernelgateway.js. */
-export const REPO_ROOT: string = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'bin', 'kernelgateway.js')) && existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root (bin/kernelgateway.js) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-})();
 export const GATEWAY_BIN = join(REPO_ROOT, 'bin', 'kernelgateway.js');
 
 /** A 1x1 PNG, standing in for a kernelspec logo. */
@@ -42,42 +31,6 @@ export const TEST_SPEC = {
   metadata: { origin: 'integration-test' },
 };
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every `intervalMs` until it returns a truthy value; fails with `what` after `timeoutMs`. */
-export async function waitUntil<T>(
-  check: () => T | Promise<T>,
-  timeoutMs: number,
-  what: string,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      const detail = last instanceof Error ? last.message : JSON.stringify(last);
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-/** Rejects with a clear message if `p` does not settle within `ms`. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Harness-level failures (things found in `after` hooks, which uvu cannot report as test failures)
 
@@ -92,43 +45,6 @@ process.on('exit', () => {
 export function recordHarnessFailure(message: string): void {
   harnessFailures.push(message);
   process.stderr.write(`\n[integration harness] FAILURE: ${message}\n`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-/** Pids of processes whose command line contains `needle` (read from /proc). */
-export function findProcesses(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (cmdline.split('\0').some((arg) => arg.includes(needle))) pids.push(pid);
-  }
-  return pids;
-}
-
-/** True while /proc/<pid> exists and the process is not a zombie. */
-export function processRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-/** True when /proc/<pid> no longer exists (exited and reaped). */
-export function processGone(pid: number): boolean {
-  return !existsSync(`/proc/${pid}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,27 +104,6 @@ export interface Gateway {
 
 const running = new Set<Gateway>();
 
-// If this test process ends abruptly (uncaught error, Ctrl-C, a `timeout` wrapper), SIGTERM the
-// gateways it started so they shut their kernels down instead of lingering as orphans.
-function terminateRunningGateways(): void {
-  for (const gw of running) {
-    if (!gw.exited) {
-      try {
-        gw.proc.kill('SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-}
-process.on('exit', terminateRunningGateways);
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-  process.once(signal, () => {
-    terminateRunningGateways();
-    process.exit(code);
-  });
-}
-
 function writeTestKernelspec(jupyterPath: string): void {
   const dir = join(jupyterPath, 'kernels', TEST_SPEC_NAME);
   mkdirSync(dir, { recursive: true });
@@ -259,44 +154,22 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   if (token !== null) tokenArgs.push('--auth-token', token);
 
   const args = [GATEWAY_BIN, '--port', '0', ...tokenArgs, ...(opts.args ?? [])];
-  // With a file limit, a shell sets it and then becomes the gateway (exec: same pid).
-  const proc =
-    opts.fileLimit === undefined
-      ? spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('/bin/sh', ['-c', `ulimit -n ${opts.fileLimit} && exec "$@"`, 'sh', process.execPath, ...args], {
-          cwd: root,
-          env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-  let stderr = '';
-  let stdout = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exitPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => {
-      exitInfo = { code, signal };
-      resolve(exitInfo);
+  let process_;
+  try {
+    process_ = await spawnGateway({
+      command: [process.execPath, ...args],
+      cwd: root,
+      env,
+      fileLimit: opts.fileLimit,
+      readyTimeoutMs: opts.readyTimeoutMs ?? 20000,
     });
-  });
-  const describe = () => `gateway ${args.slice(1).map((a) => JSON.stringify(a)).join(' ')}`;
-
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 20000;
-  const deadline = Date.now() + readyTimeoutMs;
-  let match: RegExpMatchArray | null = null;
-  while (!(match = stderr.match(/is available at (https?:\/\/\S+)/))) {
-    if (exitInfo) {
-      rmSync(root, { recursive: true, force: true });
-      throw new Error(`${describe()} exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before listening.\nstderr:\n${stderr}\nstdout:\n${stdout}`);
-    }
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      rmSync(root, { recursive: true, force: true });
-      throw new Error(`${describe()} did not log "is available at <url>" within ${readyTimeoutMs} ms.\nstderr:\n${stderr}`);
-    }
-    await sleep(25);
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    throw error;
   }
-  const loggedUrl = match[1].replace(/[.,;)\]'"]+$/, '');
+  const child = process_;
+  const stderr = () => child.stderr();
+  const loggedUrl = child.loggedUrl;
   const parsed = new URL(loggedUrl);
   // A generated token is logged in a URL (possibly on a line after the "is available at" one).
   let tokenUrl: string | undefined;
@@ -304,10 +177,10 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   if (token === null && opts.knownToken === undefined) {
     const until = Date.now() + 3000;
     let m: RegExpMatchArray | null;
-    while (!(m = stderr.match(tokenUrlRe)) && Date.now() < until && !exitInfo) await sleep(25);
-    tokenUrl = m?.[1].replace(/[.,;)\]'"]+$/, '');
+    while (!(m = stderr().match(tokenUrlRe)) && Date.now() < until && !child.exit) await sleep(25);
+    tokenUrl = m?.[1].replace(/[.,;)\]'"}]+$/, '');
   } else {
-    tokenUrl = stderr.match(tokenUrlRe)?.[1];
+    tokenUrl = stderr().match(tokenUrlRe)?.[1];
   }
   const loggedToken = tokenUrl ? new URL(tokenUrl).searchParams.get('token') : null;
   parsed.search = '';
@@ -315,7 +188,6 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
   let url = parsed.toString();
   if (!url.endsWith('/')) url += '/';
 
-  let stopPromise: Promise<StopResult> | undefined;
   const gw: Gateway = {
     url,
     origin: parsed.origin,
@@ -326,31 +198,18 @@ export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
     port: Number(parsed.port),
     runtimeDir,
     jupyterPath,
-    proc,
-    stderr: () => stderr,
+    proc: child.proc,
+    stderr,
     get exited() {
-      return exitInfo !== undefined;
+      return child.exit !== undefined;
     },
     connectionFiles: () =>
       existsSync(runtimeDir) ? readdirSync(runtimeDir).filter((f) => /^kernel-.*\.json$/.test(f)) : [],
     kernelPids: () => findProcesses(runtimeDir),
-    stop() {
-      stopPromise ??= (async () => {
-        let killed = false;
-        if (!exitInfo) {
-          proc.kill('SIGTERM');
-          const timer = setTimeout(() => {
-            killed = true;
-            proc.kill('SIGKILL');
-          }, 20000);
-          await exitPromise;
-          clearTimeout(timer);
-        }
-        running.delete(gw);
-        const result = { ...(await exitPromise), killed };
-        return result;
-      })();
-      return stopPromise;
+    async stop() {
+      const result = await child.stop(20000);
+      running.delete(gw);
+      return result;
     },
   };
   running.add(gw);
@@ -527,6 +386,8 @@ export interface KernelModel {
   execution_state: string;
   connections: number;
   reason?: string;
+  /** What a provisioner other than the local one says (a Slurm job). */
+  provisioner?: Record<string, unknown>;
 }
 
 /** POST api/kernels and return the model (asserting 201). */
@@ -549,14 +410,7 @@ export async function kernelPid(gw: Gateway, kernelId: string, timeoutMs = 15000
   return waitUntil<number | undefined>(
     () => {
       // The kernel is the session leader the gateway spawned (setsid), whatever its language.
-      const pids = findProcesses(`kernel-${kernelId}.json`).filter((pid) => {
-        try {
-          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === pid;
-        } catch {
-          return false;
-        }
-      });
+      const pids = findProcesses(`kernel-${kernelId}.json`).filter(sessionLeader);
       return pids.find(processRunning);
     },
     timeoutMs,
@@ -611,30 +465,21 @@ export interface ExitResult {
  * killed, and reported with timedOut = true.
  */
 export async function runGatewayToExit(opts: StartOptions & { timeoutMs?: number } = {}): Promise<ExitResult> {
-  const { root, runtimeDir, env } = prepareGatewayDir('kg-it-exit-', opts);
+  const { root, env } = prepareGatewayDir('kg-it-exit-', opts);
   const token = opts.token === undefined ? `tok-${Math.random().toString(36).slice(2)}` : opts.token;
   const args = [GATEWAY_BIN, '--port', '0', ...(token !== null ? ['--auth-token', token] : []), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-  });
+  const child = spawnLogged({ command: [process.execPath, ...args], cwd: root, env });
   let timedOut = false;
-  const timeoutMs = opts.timeoutMs ?? 15000;
   const timer = setTimeout(() => {
     timedOut = true;
-    proc.kill('SIGTERM');
-    setTimeout(() => proc.kill('SIGKILL'), 10000).unref();
-  }, timeoutMs);
-  const result = await exited;
+    void child.stop(10000);
+  }, opts.timeoutMs ?? 15000);
+  const result: ExitInfo = await child.exited;
   clearTimeout(timer);
   // Let the pipes drain.
   await sleep(50);
   rmSync(root, { recursive: true, force: true });
-  return { ...result, stderr, stdout, timedOut };
+  return { ...result, stderr: child.stderr(), stdout: child.stdout(), timedOut };
 }
 
 /** Writes <jupyterPath>/kernels/<name>/kernel.json (the gateway rescans kernelspecs on every lookup). */

@@ -2,9 +2,10 @@
  * Running JupyterLab's client library (@jupyterlab/services) under Node against a test server:
  * its settings, and disposing its managers so their polls stop.
  */
+import type { Test } from 'uvu';
 import WebSocket from 'ws';
 import { ServerConnection } from '@jupyterlab/services';
-import { withTimeout } from './gateway.ts';
+import { guardSuite, startGateway, withTimeout, type Gateway, type StartOptions } from './gateway.ts';
 
 /** Settings as a browser page would have them, with Node's fetch and the `ws` WebSocket. */
 export function jupyterLabSettings(server: { url: string; wsUrl: string; token: string | null }): ServerConnection.ISettings {
@@ -52,4 +53,29 @@ export function quietJupyterLabConsole(): void {
 export function restoreConsole(): void {
   console.debug = original.debug;
   console.log = original.log;
+}
+
+/**
+ * The set-up every JupyterLab suite shares: a quiet console, a gateway and JupyterLab's settings for it
+ * (handed to `ready`); at the end, the client objects `leftovers` returns are disposed (managers with
+ * their polls stopped) and the console restored.
+ */
+export function jupyterLabSuite(
+  test: Test,
+  ready: (gw: Gateway, settings: ServerConnection.ISettings) => void,
+  leftovers: () => Array<{ dispose(): void; isDisposed?: boolean } | undefined>,
+  options: StartOptions = {},
+): void {
+  guardSuite(
+    test,
+    async () => {
+      quietJupyterLabConsole();
+      const gw = await startGateway(options);
+      ready(gw, jupyterLabSettings(gw));
+    },
+    async () => {
+      for (const item of leftovers()) await stopPollsAndDispose(item);
+      restoreConsole();
+    },
+  );
 }

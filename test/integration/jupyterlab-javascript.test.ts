@@ -5,8 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelAPI, KernelManager, KernelSpecManager, type Kernel, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
-import { guardSuite, kernelPid, processGone, shutdownTest, startGateway, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { kernelPid, processGone, shutdownTest, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
+import { jupyterLabSuite } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services with the built-in JavaScript kernel');
 let gw: Gateway;
@@ -15,19 +15,13 @@ let manager: KernelManager | undefined;
 let specManager: KernelSpecManager | undefined;
 let kernel: Kernel.IKernelConnection | undefined;
 
-guardSuite(
+jupyterLabSuite(
   test,
-  async () => {
-    quietJupyterLabConsole();
-    gw = await startGateway();
-    settings = jupyterLabSettings(gw);
+  (g, s) => {
+    gw = g;
+    settings = s;
   },
-  async () => {
-    kernel?.dispose();
-    await stopPollsAndDispose(manager);
-    await stopPollsAndDispose(specManager);
-    restoreConsole();
-  },
+  () => [kernel, manager, specManager],
 );
 
 function k(): Kernel.IKernelConnection {

@@ -8,18 +8,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelAPI, KernelManager, KernelSpecManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
 import {
-  guardSuite,
   kernelPid,
   processGone,
   shutdownTest,
-  startGateway,
   TEST_SPEC_NAME,
   waitUntil,
   withTimeout,
   type Gateway,
 } from '../helpers/gateway.ts';
 import { bytesEqual, ECHO_COMM_TARGET_CODE, testBytes } from '../helpers/kernel-ws.ts';
-import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { jupyterLabSuite, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services client');
 let gw: Gateway;
@@ -28,19 +26,13 @@ let manager: KernelManager | undefined;
 let specManager: KernelSpecManager | undefined;
 let kernel: Kernel.IKernelConnection | undefined;
 
-guardSuite(
+jupyterLabSuite(
   test,
-  async () => {
-    quietJupyterLabConsole();
-    gw = await startGateway();
-    settings = jupyterLabSettings(gw);
+  (g, s) => {
+    gw = g;
+    settings = s;
   },
-  async () => {
-    kernel?.dispose();
-    await stopPollsAndDispose(manager);
-    await stopPollsAndDispose(specManager);
-    restoreConsole();
-  },
+  () => [kernel, manager, specManager],
 );
 
 function k(): Kernel.IKernelConnection {

@@ -3,25 +3,16 @@
  * command, wait for its "is available at" line, and run the kernel smoke test against it over HTTP and
  * the channels WebSocket (legacy JSON protocol) with a real ipykernel.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import WebSocket from 'ws';
+import { findProcesses, processGone, processGroup, REPO_ROOT, spawnGateway, waitUntil, withTimeout } from '../helpers/processes.ts';
 
-/** The checkout: the nearest ancestor of this file whose package.json is kernelgateway's. */
-export const REPO_ROOT: string = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = join(dir, 'package.json');
-    if (existsSync(pj) && JSON.parse(readFileSync(pj, 'utf8')).name === 'kernelgateway') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no kernelgateway package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-})();
+export { findProcesses, processGone, processGroup, REPO_ROOT, sleep, waitUntil, withTimeout } from '../helpers/processes.ts';
+
 export const VERSION: string = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version;
 
 // ---------------------------------------------------------------------------------------------
@@ -70,26 +61,6 @@ export function ensureRelease(): string {
   return `built the release in ${((Date.now() - started) / 1000).toFixed(0)} s`;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-export async function waitUntil<T>(check: () => T | Promise<T>, ms: number, what: string, every = 100): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
-
 /** A temp directory outside the checkout, removed by `cleanupTempDirs`. */
 const tempDirs: string[] = [];
 export function tempDir(prefix: string): string {
@@ -126,38 +97,6 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
 }
 
 // ---------------------------------------------------------------------------------------------
-// Processes (Linux /proc)
-
-export function findProcesses(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').some((a) => a.includes(needle))) pids.push(Number(entry));
-    } catch {
-      /* gone */
-    }
-  }
-  return pids;
-}
-
-export function processGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
-}
-
-/** Process group id of `pid` (field 5 of /proc/<pid>/stat). */
-export function processGroup(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-}
-
-// ---------------------------------------------------------------------------------------------
 // A gateway process
 
 export interface RunningGateway {
@@ -174,22 +113,6 @@ export interface RunningGateway {
 }
 
 const running = new Set<RunningGateway>();
-process.on('exit', () => {
-  for (const gw of running) {
-    try {
-      gw.proc.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-    for (const pid of gw.kernelPids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-});
 
 export interface LaunchOptions {
   /** The gateway command line: executable and its arguments (before --port/--auth-token, which are added). */
@@ -211,57 +134,25 @@ export async function launchGateway(opts: LaunchOptions): Promise<RunningGateway
   const runtimeDir = opts.runtimeDir?.host ?? join(tempDir('kg-release-runtime-'), 'runtime');
   const gatewayRuntimeDir = opts.runtimeDir?.gateway ?? runtimeDir;
   mkdirSync(runtimeDir, { recursive: true });
-  const [cmd, ...args] = opts.command;
-  const proc = spawn(cmd, [...args, '--port', '0', '--auth-token', token], {
+  const child = await spawnGateway({
+    command: [...opts.command, '--port', '0', '--auth-token', token],
     cwd: opts.cwd,
     env: { ...opts.env, JUPYTER_RUNTIME_DIR: gatewayRuntimeDir, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
   });
-  let stderr = '';
-  let stdout = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => resolve((exit = { code, signal })));
-  });
-  proc.on('error', (err) => (stderr += `\n[spawn error] ${err.message}`));
-
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
-  let match: RegExpMatchArray | null;
-  while (!(match = stderr.match(/is available at (https?:\/\/\S+)/))) {
-    if (exit || Date.now() > deadline) {
-      if (!exit) proc.kill('SIGKILL');
-      throw new Error(`${opts.command.join(' ')} ${exit ? `exited (${exit.code ?? exit.signal})` : 'did not get ready'} before listening\nstderr:\n${stderr}\nstdout:\n${stdout}`);
-    }
-    await sleep(20);
-  }
-  const url = new URL(match[1]);
-  let stopping: ReturnType<RunningGateway['stop']> | undefined;
+  const url = child.url;
   const gw: RunningGateway = {
     url: `${url.origin}/`,
     port: Number(url.port),
     token,
-    proc,
+    proc: child.proc,
     runtimeDir,
-    stderr: () => stderr,
+    stderr: () => child.stderr(),
     kernelPids: () => findProcesses(gatewayRuntimeDir),
-    stop(graceMs = 20_000) {
-      stopping ??= (async () => {
-        let killed = false;
-        if (!exit) {
-          proc.kill('SIGTERM');
-          const timer = setTimeout(() => {
-            killed = true;
-            proc.kill('SIGKILL');
-          }, graceMs);
-          await exited;
-          clearTimeout(timer);
-        }
-        running.delete(gw);
-        return { ...(await exited), killed };
-      })();
-      return stopping;
+    async stop(graceMs = 20_000) {
+      const result = await child.stop(graceMs);
+      running.delete(gw);
+      return result;
     },
   };
   running.add(gw);

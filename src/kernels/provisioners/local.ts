@@ -6,17 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Logger } from '../../log.ts';
-import { printableBytes } from '../../log.ts';
 import type { ConnectionInfo } from '../../messaging/message.ts';
 import { composeKernelEnv, substituteArgv } from '../kernel-command.ts';
+import { KernelOutput } from './output.ts';
 import { choosePorts, releasePorts, type Ports } from './ports.ts';
 import type { ExitStatus, KernelProvisioner, LaunchedProcess, LaunchRequest, ProvisionerContext } from './provisioner.ts';
 
 export const LOCAL_PROVISIONER = 'local-provisioner';
-
-const OUTPUT_TAIL_BYTES = 4096;
-/** A kernel line longer than this is logged in pieces. */
-const MAX_LINE_BYTES = 8192;
 
 export class LocalProvisioner implements KernelProvisioner {
   readonly name = LOCAL_PROVISIONER;
@@ -26,12 +22,13 @@ export class LocalProvisioner implements KernelProvisioner {
   readonly #log: Logger;
   #ports: Ports | undefined;
   #child: ChildProcess | undefined;
-  #tail = '';
+  readonly #output: KernelOutput;
 
   constructor(context: ProvisionerContext, files: ConnectionFileRegistry) {
     this.#context = context;
     this.#files = files;
     this.#log = context.log;
+    this.#output = new KernelOutput(context.kernelId, context.log);
     this.connectionFile = join(context.runtimeDir, `kernel-${context.kernelId}.json`);
   }
 
@@ -59,7 +56,6 @@ export class LocalProvisioner implements KernelProvisioner {
     });
     const env = composeKernelEnv(request.env, spec.spec.env, spec.spec.language);
     const child = spawnKernel(argv, env, request.cwd);
-    this.#tail = '';
     this.#capture(child);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
@@ -93,39 +89,24 @@ export class LocalProvisioner implements KernelProvisioner {
   }
 
   lastOutput(): string {
-    return this.#tail;
+    return this.#output.tail;
   }
 
   /** The kernel's stdout and stderr go to the log line by line, escaped and collapsed when they repeat. */
   #capture(child: ChildProcess): void {
-    const id = this.#context.kernelId;
-    for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+    this.#output.reset();
+    for (const name of ['stdout', 'stderr'] as const) {
+      const stream = child[name];
       if (!stream) continue;
-      let partial = Buffer.alloc(0);
-      const emit = (line: Buffer) => {
-        if (line.length > 0) this.#log.info(`kernel ${id} ${name}: ${printableBytes(line)}`);
-      };
-      stream.on('data', (chunk: Buffer) => {
-        this.#tail = (this.#tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_BYTES);
-        let data = partial.length > 0 ? Buffer.concat([partial, chunk]) : chunk;
-        for (let at = data.indexOf(0x0a); at >= 0; at = data.indexOf(0x0a)) {
-          emit(data.subarray(0, at));
-          data = data.subarray(at + 1);
-        }
-        while (data.length > MAX_LINE_BYTES) {
-          emit(data.subarray(0, MAX_LINE_BYTES));
-          data = data.subarray(MAX_LINE_BYTES);
-        }
-        partial = Buffer.from(data);
-      });
-      stream.on('end', () => emit(partial));
+      stream.on('data', (chunk: Buffer) => this.#output.push(name, chunk));
+      stream.on('end', () => this.#output.end(name));
       stream.on('error', () => undefined);
     }
   }
 }
 
 /** Write a connection file readable by its owner only; any previous file is replaced, never reused. */
-export function writeConnectionFile(path: string, info: ConnectionInfo): void {
+function writeConnectionFile(path: string, info: ConnectionInfo): void {
   removeFile(path);
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
@@ -135,7 +116,7 @@ export function writeConnectionFile(path: string, info: ConnectionInfo): void {
   }
 }
 
-export function removeFile(path: string): void {
+function removeFile(path: string): void {
   try {
     unlinkSync(path);
   } catch {
@@ -228,7 +209,8 @@ export function removeStaleConnectionFiles(runtimeDir: string, log?: Logger): st
   return removed;
 }
 
-function processAlive(pid: number): boolean {
+/** True while a process with this pid exists (whoever owns it). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -261,7 +243,7 @@ function filesInCommandLines(): Set<string> {
  * Spawn a kernel in its own session (setsid), so the whole process group can be signalled.
  * stdin is closed; stdout and stderr are piped to the log.
  */
-export function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
+function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
   return spawn(argv[0], argv.slice(1), {
     cwd,
     env,
@@ -275,7 +257,7 @@ export function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd
  * Signal a kernel's whole process group, even after its leader has exited (what it started may live on),
  * as jupyter_client's killpg does; on Windows, the process itself.
  */
-export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   const alive = child.exitCode === null && child.signalCode === null;
   try {

@@ -82,6 +82,14 @@ export class UnknownProvisionerError extends Error {
   }
 }
 
+/**
+ * A start request the provisioner cannot honour as asked (e.g. a KERNEL_SLURM_* value that is not
+ * valid): the client's mistake, answered 400. The message names what is wrong.
+ */
+export class ProvisionerRequestError extends Error {
+  override name = 'ProvisionerRequestError';
+}
+
 /** The provisioners a gateway knows, by name. */
 export class ProvisionerRegistry {
   readonly #factories = new Map<string, ProvisionerFactory>();
@@ -105,7 +113,7 @@ export class ProvisionerRegistry {
 }
 
 /** jupyter_client's key: `metadata.kernel_provisioner = {provisioner_name, config}`. */
-export function provisionerOf(spec: KernelSpec): { name: string; config: Record<string, unknown> } {
+function provisionerOf(spec: KernelSpec): { name: string; config: Record<string, unknown> } {
   const entry = spec.spec.metadata.kernel_provisioner;
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return { name: DEFAULT_PROVISIONER, config: {} };
   const { provisioner_name: name, config } = entry as { provisioner_name?: unknown; config?: unknown };
