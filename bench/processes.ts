@@ -1,12 +1,16 @@
 /**
- * The processes the benchmark runs: an ipykernel it launches itself (the direct side) and the gateway.
+ * The processes the benchmark runs: an ipykernel it launches itself (the direct side) and the gateway
+ * (started with the tests' harness, test/helpers/processes.ts, which also reads /proc for it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { childPids, processRunning, sleep, spawnGateway } from '../test/helpers/processes.ts';
 import type { ConnectionInfo } from './connections.ts';
+
+export { procStatusKb, resetPeakRss } from '../test/helpers/processes.ts';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -43,10 +47,6 @@ class Tail {
 
 function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export interface DirectKernel {
@@ -126,8 +126,6 @@ export interface Gateway {
   tail(): string;
 }
 
-const AVAILABLE = /is available at (http:\/\/\S+?)\/?(?:\s|$)/;
-
 export interface GatewayOptions {
   /** Further command-line arguments. */
   args?: string[];
@@ -138,15 +136,14 @@ export interface GatewayOptions {
   nodeOptions?: readonly string[];
 }
 
-/** Starts `node bin/kernelgateway.js --port 0 --auth-token <token> [args]` and waits for its URL. */
+/**
+ * Starts `node bin/kernelgateway.js --port 0 --auth-token <token> [args]` with the tests' process
+ * harness and waits for its URL; its output goes to a log file, and its kernels are watched so that
+ * stop() can tell whether any outlived it.
+ */
 export async function launchGateway(root: string, dir: string, token: string, timeoutMs: number, options: GatewayOptions = {}): Promise<Gateway> {
   const logFile = join(dir, `${options.name ?? 'gateway'}.log`);
   writeFileSync(logFile, '');
-  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token, ...(options.args ?? [])], {
-    cwd: root,
-    env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   const tail = new Tail();
   const complaints: string[] = [];
   /** Kernel processes, from the log and from /proc at stop: they must not outlive the gateway. */
@@ -154,44 +151,30 @@ export async function launchGateway(root: string, dir: string, token: string, ti
   const noteKernel = (kernel: number) => {
     if (!kernelPids.has(kernel)) kernelPids.set(kernel, cmdline(kernel));
   };
-  let announce: ((url: URL) => void) | undefined;
-  const announced = new Promise<URL>((resolve) => (announce = resolve));
-  const onOutput = (chunk: Buffer) => {
-    appendFileSync(logFile, chunk);
-    for (const line of tail.push(chunk)) {
-      if (/^\[[WEC] /.test(line)) complaints.push(line);
-      const match = AVAILABLE.exec(line);
-      if (match) announce?.(new URL(`${match[1]}/`));
-      const started = /started, pid (\d+)/.exec(line);
-      if (started) noteKernel(Number(started[1]));
-    }
-  };
-  child.stdout!.on('data', onOutput);
-  child.stderr!.on('data', onOutput);
+  const gateway = await spawnGateway({
+    command: [process.execPath, ...(options.nodeOptions ?? []), join(root, 'bin/kernelgateway.js'), '--port', '0', '--auth-token', token, ...(options.args ?? [])],
+    cwd: root,
+    env: options.env ?? process.env,
+    readyTimeoutMs: timeoutMs,
+    onOutput: (chunk) => {
+      appendFileSync(logFile, chunk);
+      for (const line of tail.push(chunk)) {
+        if (/^\[[WEC] /.test(line)) complaints.push(line);
+        const started = /started, pid (\d+)/.exec(line);
+        if (started) noteKernel(Number(started[1]));
+      }
+    },
+  });
   let stopping = false;
   const died = new Promise<never>((_, reject) => {
-    child.once('exit', (code, signal) => {
+    void gateway.exited.then(({ code, signal }) => {
       if (!stopping) reject(new Error(`gateway exited (code ${code}, signal ${signal}); last output:\n${tail}`));
     });
-    child.once('error', (error) => reject(new Error(`could not start the gateway: ${error.message}`)));
   });
   died.catch(() => {});
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gateway did not log "is available at http://..." within ${timeoutMs} ms; last output:\n${tail}`)), timeoutMs);
-  });
-  let url: URL;
-  try {
-    url = await Promise.race([announced, died, timeout]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  const pid = child.pid!;
+  const pid = gateway.proc.pid!;
   return {
-    url,
+    url: gateway.url,
     pid,
     logFile,
     died,
@@ -201,19 +184,11 @@ export async function launchGateway(root: string, dir: string, token: string, ti
       stopping = true;
       const forced: string[] = [];
       for (const kernel of childPids(pid)) noteKernel(kernel);
-      if (child.exitCode !== null || child.signalCode !== null) {
-        forced.push(`gateway had already exited (code ${child.exitCode}, signal ${child.signalCode})`);
-      } else {
-        child.kill('SIGTERM');
-        const done = await Promise.race([exited(child).then(() => true), sleep(waitMs).then(() => false)]);
-        if (!done) {
-          forced.push(`gateway did not exit within ${waitMs} ms of SIGTERM: killed`);
-          child.kill('SIGKILL');
-          await exited(child);
-        } else if (child.exitCode !== 0) {
-          forced.push(`gateway exited with code ${child.exitCode} signal ${child.signalCode} after SIGTERM`);
-        }
-      }
+      const before = gateway.exit;
+      const exit = await gateway.stop(waitMs);
+      if (before) forced.push(`gateway had already exited (code ${before.code}, signal ${before.signal})`);
+      else if (exit.killed) forced.push(`gateway did not exit within ${waitMs} ms of SIGTERM: killed`);
+      else if (exit.code !== 0) forced.push(`gateway exited with code ${exit.code} signal ${exit.signal} after SIGTERM`);
       // Kernels the gateway started must be gone with it (give them a moment).
       const alive = (kernel: number) => isAlive(kernel, kernelPids.get(kernel) ?? '');
       let left = [...kernelPids.keys()].filter(alive);
@@ -236,23 +211,6 @@ export async function launchGateway(root: string, dir: string, token: string, ti
   };
 }
 
-/** Processes whose parent is `pid` (from /proc). */
-export function childPids(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the parenthesised command name: state, ppid, ...
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return children;
-}
-
 function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -261,25 +219,9 @@ function cmdline(pid: number): string {
   }
 }
 
-/** A live (not zombie) kernel process; the command line seen at its start guards against a reused pid. */
+/** A live kernel process; the command line seen at its start guards against a reused pid. */
 function isAlive(pid: number, command: string): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (command === '' || cmdline(pid) !== command) return false;
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** A figure from /proc/<pid>/status in kB, e.g. VmHWM (peak RSS) or VmRSS. */
-export function procStatusKb(pid: number, field: string): number | undefined {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
+  return command !== '' && cmdline(pid) === command && processRunning(pid);
 }
 
 /** utime + stime of a process, in seconds (clock ticks of 10 ms). */
@@ -287,16 +229,6 @@ export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Resets VmHWM to the current RSS (Linux: write 5 to clear_refs); false when not allowed. */
-export function resetPeakRss(pid: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** REST calls with the token header and a timeout. */

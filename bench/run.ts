@@ -8,7 +8,8 @@
  * --quick: 200 executes and 5,000 messages, one round. --direct-only: skip the gateway.
  * --only: some of the sections (ipykernel, large, flood, kernels); --flood-clients 1,20 and --flood-sizes 100: other
  * client counts and content sizes for the flood. --gateway-node-options: Node options for the gateway
- * process alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ * process alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". --gateway-root DIR: run the gateway of another
+ * built checkout (its bin/kernelgateway.js), e.g. an older commit, with this benchmark.
  * Exit code 1 when anything failed, including lost or reordered messages.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ const ALL_SECTIONS = ['ipykernel', 'large', 'flood', 'kernels'];
 const nodeOptionsAt = args.indexOf('--gateway-node-options');
 /** Node options for the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it. */
 const GATEWAY_NODE_OPTIONS = nodeOptionsAt >= 0 ? args[nodeOptionsAt + 1].split(' ').filter(Boolean) : [];
+const gatewayRootAt = args.indexOf('--gateway-root');
 const floodClientsAt = args.indexOf('--flood-clients');
 const FLOOD_CLIENTS = floodClientsAt >= 0 ? args[floodClientsAt + 1].split(',').map(Number) : undefined;
 const floodSizesAt = args.indexOf('--flood-sizes');
@@ -48,6 +50,8 @@ const FANOUT_CLIENTS = 20;
 const KERNELS_MANY = QUICK ? 20 : 100; // idle javascript kernels for the memory figures
 const TOKEN = 'bench';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // out/bench/run.js → repository
+/** Where the gateway under test comes from (this repository unless --gateway-root). */
+const GATEWAY_ROOT = gatewayRootAt >= 0 ? args[gatewayRootAt + 1] : ROOT;
 
 const EXECUTE_TIMEOUT_MS = 10_000;
 const STALL_MS = 30_000; // no message at all for this long during a flood = stall
@@ -283,13 +287,13 @@ interface Run {
 async function benchmark(fatal: (error: Error) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kg-bench-'));
   cleanups.push({ what: 'temporary directory', run: async () => (keepDir || problems.length ? log(`kept ${dir} (gateway log)`) : rmSync(dir, { recursive: true, force: true })) });
-  log(`${QUICK ? 'quick' : 'full'} run (${[...SECTIONS].join(', ')}): ${EXECUTES} executes, ${MESSAGES} messages, ${ROUNDS} round(s); ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}`);
+  log(`${QUICK ? 'quick' : 'full'} run (${[...SECTIONS].join(', ')}): ${EXECUTES} executes, ${MESSAGES} messages, ${ROUNDS} round(s); ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}${GATEWAY_ROOT === ROOT ? '' : `; gateway from ${GATEWAY_ROOT}`}`);
 
   // The gateway finds the flood kernel through JUPYTER_PATH, beside the installed kernelspecs.
   const jupyterPath = [writeFloodKernelspec(ROOT, dir), process.env.JUPYTER_PATH].filter(Boolean).join(delimiter);
   let gateway: Gateway | undefined;
   if (!DIRECT_ONLY) {
-    gateway = await launchGateway(ROOT, dir, TOKEN, 30_000, { env: { ...process.env, JUPYTER_PATH: jupyterPath }, nodeOptions: GATEWAY_NODE_OPTIONS });
+    gateway = await launchGateway(GATEWAY_ROOT, dir, TOKEN, 30_000, { env: { ...process.env, JUPYTER_PATH: jupyterPath }, nodeOptions: GATEWAY_NODE_OPTIONS });
     const gw = gateway;
     cleanups.push({
       what: 'gateway',
