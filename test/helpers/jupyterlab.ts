@@ -4,8 +4,45 @@
  */
 import type { Test } from 'uvu';
 import WebSocket from 'ws';
-import { ServerConnection } from '@jupyterlab/services';
+import { ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
 import { guardSuite, startGateway, withTimeout, type Gateway, type StartOptions } from './gateway.ts';
+
+/** What one execute through JupyterLab's client produced. */
+export interface LabRun {
+  reply: KernelMessage.IExecuteReplyMsg;
+  iopub: KernelMessage.IIOPubMessage[];
+  stdout: string;
+  stderr: string;
+  /** The text/plain of the execute_result(s). */
+  result: string;
+}
+
+/**
+ * Runs `code` with `kernel.requestExecute` and waits for `future.done`; stop_on_error is false, so an
+ * error does not abort what a test runs next. `onStdin` answers input requests.
+ */
+export async function labExecute(
+  kernel: Kernel.IKernelConnection,
+  code: string,
+  options: { timeoutMs?: number; onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void } = {},
+): Promise<LabRun> {
+  const { timeoutMs = 30000, onStdin } = options;
+  const iopub: KernelMessage.IIOPubMessage[] = [];
+  const future = kernel.requestExecute({ code, allow_stdin: onStdin !== undefined, stop_on_error: false });
+  future.onIOPub = (msg) => void iopub.push(msg);
+  if (onStdin) future.onStdin = (msg) => onStdin(msg, future as unknown as Kernel.IShellFuture);
+  const reply = (await withTimeout(future.done, timeoutMs, `future.done for ${JSON.stringify(code)}`)) as KernelMessage.IExecuteReplyMsg;
+  const stream = (name: string) =>
+    iopub
+      .filter((m) => m.header.msg_type === 'stream' && (m.content as KernelMessage.IStreamMsg['content']).name === name)
+      .map((m) => (m.content as KernelMessage.IStreamMsg['content']).text)
+      .join('');
+  const result = iopub
+    .filter((m) => m.header.msg_type === 'execute_result')
+    .map((m) => (m.content as KernelMessage.IExecuteResultMsg['content']).data['text/plain'])
+    .join('');
+  return { reply, iopub, stdout: stream('stdout'), stderr: stream('stderr'), result };
+}
 
 /** Settings as a browser page would have them, with Node's fetch and the `ws` WebSocket. */
 export function jupyterLabSettings(server: { url: string; wsUrl: string; token: string | null }): ServerConnection.ISettings {

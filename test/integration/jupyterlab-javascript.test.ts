@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelAPI, KernelManager, KernelSpecManager, type Kernel, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
 import { kernelPid, processGone, shutdownTest, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { jupyterLabSuite } from '../helpers/jupyterlab.ts';
+import { jupyterLabSuite, labExecute } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services with the built-in JavaScript kernel');
 let gw: Gateway;
@@ -29,19 +29,7 @@ function k(): Kernel.IKernelConnection {
   return kernel;
 }
 
-async function run(code: string, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) {
-  const iopub: KernelMessage.IIOPubMessage[] = [];
-  const future = k().requestExecute({ code, allow_stdin: onStdin !== undefined, stop_on_error: false });
-  future.onIOPub = (msg) => void iopub.push(msg);
-  if (onStdin) future.onStdin = (msg) => onStdin(msg, future as unknown as Kernel.IShellFuture);
-  const reply = (await withTimeout(future.done, 30000, `future.done for ${JSON.stringify(code)}`)) as KernelMessage.IExecuteReplyMsg;
-  const text = (name: string) =>
-    iopub
-      .filter((m) => m.header.msg_type === 'stream' && (m.content as KernelMessage.IStreamMsg['content']).name === name)
-      .map((m) => (m.content as KernelMessage.IStreamMsg['content']).text)
-      .join('');
-  return { reply, iopub, stdout: text('stdout'), stderr: text('stderr') };
-}
+const run = (code: string, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) => labExecute(k(), code, { onStdin });
 
 test('KernelSpecManager lists the built-in javascript kernel with its logo', async () => {
   specManager = new KernelSpecManager({ serverSettings: settings });

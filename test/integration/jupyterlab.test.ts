@@ -17,7 +17,7 @@ import {
   type Gateway,
 } from '../helpers/gateway.ts';
 import { bytesEqual, ECHO_COMM_TARGET_CODE, testBytes } from '../helpers/kernel-ws.ts';
-import { jupyterLabSuite, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
+import { jupyterLabSuite, labExecute, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const test = suite('@jupyterlab/services client');
 let gw: Gateway;
@@ -40,30 +40,9 @@ function k(): Kernel.IKernelConnection {
   return kernel;
 }
 
-interface Run {
-  reply: KernelMessage.IExecuteReplyMsg;
-  iopub: KernelMessage.IIOPubMessage[];
-  stdout: string;
-}
-
-/**
- * Runs `code` and waits for future.done. stop_on_error is false: after an error ipykernel aborts
- * execute requests arriving in the next instants, which would make the following test flaky.
- */
-async function run(code: string, timeoutMs = 30000, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void): Promise<Run> {
-  const iopub: KernelMessage.IIOPubMessage[] = [];
-  const future = k().requestExecute({ code, allow_stdin: onStdin !== undefined, stop_on_error: false });
-  future.onIOPub = (msg) => {
-    iopub.push(msg);
-  };
-  if (onStdin) future.onStdin = (msg) => onStdin(msg, future as unknown as Kernel.IShellFuture);
-  const reply = (await withTimeout(future.done, timeoutMs, `future.done for ${JSON.stringify(code)}`)) as KernelMessage.IExecuteReplyMsg;
-  const stdout = iopub
-    .filter((m) => m.header.msg_type === 'stream' && (m.content as KernelMessage.IStreamMsg['content']).name === 'stdout')
-    .map((m) => (m.content as KernelMessage.IStreamMsg['content']).text)
-    .join('');
-  return { reply, iopub, stdout };
-}
+/** stop_on_error is false there: after an error ipykernel aborts execute requests arriving in the next instants. */
+const run = (code: string, timeoutMs = 30000, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) =>
+  labExecute(k(), code, { timeoutMs, onStdin });
 
 test('KernelSpecManager lists python3 (default) and the test kernelspec', async () => {
   specManager = new KernelSpecManager({ serverSettings: settings });

@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelAPI, KernelManager, type Kernel, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
 import { shutdownTest, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { jupyterLabSuite } from '../helpers/jupyterlab.ts';
+import { jupyterLabSuite, labExecute } from '../helpers/jupyterlab.ts';
 import { jobRecord, requireSlurm, slurmModel, waitJobEnded, writeSlurmSpec } from '../helpers/slurm.ts';
 
 const test = suite('@jupyterlab/services client with a Slurm kernel');
@@ -33,16 +33,7 @@ function k(): Kernel.IKernelConnection {
   return kernel;
 }
 
-/** Runs `code` and waits for future.done (stop_on_error false: an error must not abort what follows). */
-async function run(code: string, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) {
-  const iopub: KernelMessage.IIOPubMessage[] = [];
-  const future = k().requestExecute({ code, allow_stdin: onStdin !== undefined, stop_on_error: false });
-  future.onIOPub = (msg) => void iopub.push(msg);
-  if (onStdin) future.onStdin = (msg) => onStdin(msg, future as unknown as Kernel.IShellFuture);
-  const reply = (await withTimeout(future.done, 30000, `future.done for ${JSON.stringify(code)}`)) as KernelMessage.IExecuteReplyMsg;
-  const of = (type: string) => iopub.filter((m) => m.header.msg_type === type).map((m) => m.content as Record<string, any>);
-  return { reply, stdout: of('stream').map((c) => c.text).join(''), result: of('execute_result').map((c) => c.data['text/plain']).join('') };
-}
+const run = (code: string, onStdin?: (msg: KernelMessage.IStdinMessage, future: Kernel.IShellFuture) => void) => labExecute(k(), code, { onStdin });
 
 test('startNew({name: "slurm-py"}) returns once the job runs the kernel; kernel.info answers', async () => {
   manager = new KernelManager({ serverSettings: settings });
