@@ -5,7 +5,6 @@
  * --generate-config are answered here, before the gateway is configured.
  */
 import { parseCommandLine, type CommandLine } from './config/argv.ts';
-import { writeDefaultConfig } from './config/generate.ts';
 import { helpAllText } from './config/help.ts';
 import { hideTokenFromProcessList } from './config/hide-token.ts';
 import { ConfigError } from './config/options.ts';
@@ -87,6 +86,7 @@ export async function main(argv: string[]): Promise<void> {
   if (cmd.generateConfig) {
     // The existing config (which may be the broken file being replaced) is not read.
     if (cmd.errors.length > 0) return reportErrors(cmd.errors);
+    const { writeDefaultConfig } = await import('./config/generate.ts'); // and readline, only for this
     process.exitCode = await writeDefaultConfig(cmd.configFile?.raw, cmd.answerYes);
     return;
   }

@@ -40,7 +40,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const personality = notebookHttp
     ? (await import('./notebook-http/face.ts')).notebookHttpApi(config, log, manager, specs, tokenCheck)
     : jupyterWebsocketApi(config, log, manager, specs, tokenCheck);
-  const server = createHttpServer(config, createRequestHandler(config, log, personality.serve));
+  const server = await createHttpServer(config, createRequestHandler(config, log, personality.serve));
   if (personality.onUpgrade) server.on('upgrade', personality.onUpgrade);
 
   let closing: Promise<void> | undefined;

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/options.ts';
@@ -121,9 +120,10 @@ export function serveRoutes(config: Config, tokenCheck: TokenCheck | undefined, 
   };
 }
 
-/** An http server, or https when a certificate (or a client CA) is configured. */
-export function createHttpServer(config: Config, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+/** An http server, or https when a certificate (or a client CA) is configured (TLS is loaded only then). */
+export async function createHttpServer(config: Config, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
   if (!config.certfile && !config.clientCa) return createServer({ noDelay: true }, handler);
+  const { createServer: createTlsServer } = await import('node:https');
   return createTlsServer(
     {
       noDelay: true,
