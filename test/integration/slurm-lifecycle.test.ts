@@ -2,8 +2,8 @@
  * Kernels as real Slurm jobs (the slurm-provisioner), in both transports side by side: start and
  * execute (ipykernel and the built-in JavaScript kernel), comms with large binary buffers and input(),
  * interrupt in signal and message mode, restart in the same job, a crash restarted in the same job,
- * shutdown ending the job COMPLETED, a job cancelled from outside, and the gateway's SIGTERM ending
- * every job. Needs .ci/slurm-start.
+ * shutdown ending the job COMPLETED, a job cancelled from outside, a job that reaches its time limit,
+ * and the gateway's SIGTERM ending every job. Needs .ci/slurm-start.
  */
 import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
@@ -230,6 +230,28 @@ test('scancel from outside: clients get status dead, the kernel is removed, its 
     await waitUntil(async () => (await api(gw, 'GET', `api/kernels/${id}`)).status === 404, 10000, 'the kernel to be removed');
     assert.match(gw.stderr(), new RegExp(`Slurm job ${job} was cancelled`));
     await waitUntil(() => !jobQueued(job), 10000, 'the job to leave the queue');
+  });
+});
+
+test('wall time: a job that reaches its time limit: clients get status dead (no restart), the kernel is removed, the log says the job timed out', async () => {
+  // KERNEL_SLURM_TIME=1: Slurm's smallest limit, one minute. slurmctld looks for jobs over their
+  // limit every 30 s, so the job ends 60 to 90 s after it started.
+  await both(async (transport) => {
+    const res = await api(gw, 'POST', 'api/kernels', { json: { name: `slurm-py-${transport}`, env: { KERNEL_SLURM_TIME: '1' } }, timeoutMs: 60000 });
+    assert.is(res.status, 201, res.text);
+    const { id } = res.body as { id: string };
+    const job = slurmModel(res.body).job_id;
+    assert.is(jobRecord(job)?.TimeLimit, '00:01:00', `job ${job}'s time limit`);
+    const client = await connect(id, transport);
+    assert.is(await value(client, '1+1'), '2');
+    await client.waitFor((m) => isStatus(m, undefined, 'dead'), 150_000, `status dead once job ${job} reached its one-minute limit (${transport})`);
+    assert.not.ok(client.messages.some((m) => isStatus(m, undefined, 'restarting')), `a restart was tried after the job timed out (${transport})`);
+    await waitUntil(async () => (await api(gw, 'GET', `api/kernels/${id}`)).status === 404, 10000, `kernel ${id} to be removed`);
+    assert.not.ok(((await api(gw, 'GET', 'api/kernels')).body as { id: string }[]).some((k) => k.id === id), 'GET /api/kernels still lists it');
+    assert.match(gw.stderr(), new RegExp(`kernel ${id} .*is dead: Slurm job ${job} reached its time limit \\(TIMEOUT`));
+    const record = await waitJobEnded(job, 15000);
+    assert.is(record.JobState, 'TIMEOUT', `job ${job}: ${JSON.stringify(record)}`);
+    assert.equal(jobProcesses(job), [], 'processes of the job are left');
   });
 });
 

@@ -1,0 +1,137 @@
+/**
+ * Jupyter Server in gateway mode, as a user would run it: Debian's Jupyter Server 1.23 started with
+ * --gateway-url pointing at a test gateway, from a folder of its own, with its runtime, data and
+ * config folders inside that folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sleep, withTimeout, type Gateway } from './gateway.ts';
+
+const JUPYTER_PYTHON = '/usr/bin/python3';
+
+export interface JupyterServer {
+  url: string; // http://127.0.0.1:<port>/
+  token: string;
+  /** The folder it was started in (its root_dir), outside our gateway's root. */
+  cwd: string;
+  proc: ChildProcess;
+  log(): string;
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  return withTimeout(
+    new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const addr = srv.address();
+        const port = typeof addr === 'object' && addr ? addr.port : 0;
+        srv.close(() => resolve(port));
+      });
+    }),
+    5000,
+    'finding a free TCP port',
+  );
+}
+
+export interface JupyterServerOptions {
+  /** Variables for Jupyter Server's own environment (in gateway mode it forwards KERNEL_* ones in each start request). */
+  env?: Record<string, string>;
+}
+
+/**
+ * Starts Debian's Jupyter Server with --gateway-url pointing at `gateway`, in a folder of its own
+ * (outside the gateway's root), and waits until its /api answers.
+ */
+export async function startJupyterServer(gateway: Gateway, options: JupyterServerOptions = {}): Promise<JupyterServer> {
+  const root = mkdtempSync(join(tmpdir(), 'kg-it-jupyter-server-'));
+  const dirs = { cwd: join(root, 'notebooks'), runtime: join(root, 'runtime'), data: join(root, 'data'), config: join(root, 'config') };
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  const token = `js-${Math.random().toString(36).slice(2)}`;
+  const port = await freePort();
+
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith('JUPYTER_') || k.startsWith('KG_')) continue;
+    env[k] = v;
+  }
+  // Everything Jupyter Server writes (runtime files, cookie secret, user config) stays in `root`.
+  Object.assign(env, { JUPYTER_RUNTIME_DIR: dirs.runtime, JUPYTER_DATA_DIR: dirs.data, JUPYTER_CONFIG_DIR: dirs.config, PYTHONUNBUFFERED: '1' }, options.env);
+
+  const args = [
+    '-m', 'jupyter_server',
+    '--allow-root',
+    '--no-browser',
+    // Explicit IPv4 loopback: the default "localhost" may bind ::1 first, and we connect to 127.0.0.1.
+    '--ip=127.0.0.1',
+    `--port=${port}`,
+    '--port-retries=0',
+    `--ServerApp.token=${token}`,
+    `--gateway-url=${gateway.url.replace(/\/$/, '')}`,
+    `--GatewayClient.auth_token=${gateway.token}`,
+  ];
+  const proc = spawn(JUPYTER_PYTHON, args, { cwd: dirs.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => resolve((exitInfo = { code, signal })));
+    proc.on('error', (err) => {
+      log += `\n[spawn error] ${err.message}\n`;
+      // A process that never started emits no 'exit'.
+      if (proc.pid === undefined) resolve((exitInfo = { code: null, signal: null }));
+    });
+  });
+  const url = `http://127.0.0.1:${port}/`;
+
+  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> | undefined;
+  const server: JupyterServer = {
+    url,
+    token,
+    cwd: dirs.cwd,
+    proc,
+    log: () => log,
+    stop() {
+      stopping ??= (async () => {
+        let killed = false;
+        if (!exitInfo) {
+          proc.kill('SIGTERM');
+          const timer = setTimeout(() => {
+            killed = true;
+            proc.kill('SIGKILL');
+          }, 5000);
+          await exited;
+          clearTimeout(timer);
+        }
+        rmSync(root, { recursive: true, force: true });
+        return { ...(await exited), killed };
+      })();
+      return stopping;
+    },
+  };
+
+  const readyTimeoutMs = 30000;
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (exitInfo) {
+      await server.stop();
+      throw new Error(`Jupyter Server exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before it was ready.\nIts log:\n${log}`);
+    }
+    // Ready once GET /api answers (it logs "is running at" just before); a refused connection fails fast.
+    const res = await fetch(`${url}api`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    if (res) await res.text().catch(() => undefined);
+    if (res?.status === 200) break;
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`Jupyter Server (${args.join(' ')}) did not log "is running at" and answer GET /api within ${readyTimeoutMs} ms.\nIts log:\n${log}`);
+    }
+    await sleep(100);
+  }
+  return server;
+}
