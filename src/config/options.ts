@@ -6,7 +6,7 @@
  */
 import { LOG_FORMATS, type LogFormat, type LogLevel } from '../log.ts';
 import { CONFIG_FILE_NAME } from '../paths.ts';
-import { CELL_PARSER_NAMES, cellParserByName, type CellParserName } from '../notebook-http/cell-parser.ts';
+import { CELL_PARSER_NAMES, cellParserByName, type CellParserName } from '../notebook-http/parser-names.ts';
 import { checkDirectory, checkReadableFile, normalizeBaseUrl } from './values.ts';
 
 /** The two personalities, by our names; the reference's module names are accepted for them. */

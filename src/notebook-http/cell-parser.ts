@@ -8,22 +8,9 @@ import { parseAnnotatedNotebook } from './annotation-parser.ts';
 import { ApiDefinitionError, type ApiDefinition } from './api-definition.ts';
 import { commentPrefixFor, notebookLanguage } from './language.ts';
 import { parseSwaggerNotebook } from './swagger-parser.ts';
+import type { CellParserName } from './parser-names.ts';
 
-export type CellParserName = 'annotations' | 'swagger';
-
-/** Accepted names of each parser: ours and the reference's module names. */
-const PARSER_NAMES: Record<string, CellParserName> = {
-  annotations: 'annotations',
-  'kernel_gateway.notebook_http.cell.parser': 'annotations',
-  swagger: 'swagger',
-  'kernel_gateway.notebook_http.swagger.parser': 'swagger',
-};
-
-/** The parser an option value names, or undefined (the caller reports the accepted names). */
-export function cellParserByName(name: string): CellParserName | undefined {
-  return PARSER_NAMES[name.trim()];
-}
-export const CELL_PARSER_NAMES: readonly string[] = Object.keys(PARSER_NAMES);
+export { CELL_PARSER_NAMES, cellParserByName, type CellParserName } from './parser-names.ts';
 
 export interface ParseOptions {
   parser: CellParserName;
