@@ -36,7 +36,7 @@ export class KernelConnection {
   #connected = false;
   #generation = 0;
   /** When the last iopub message arrived (to let a dying process's last messages drain). */
-  lastIopubAt = 0;
+  #lastIopubAt = 0;
 
   constructor(options: KernelConnectionOptions) {
     this.#options = options;
@@ -77,6 +77,12 @@ export class KernelConnection {
         this.#options.log.critical(`kernel ${this.#options.kernelId}: cannot load ZeroMQ, so no kernel can be reached: ${error.message}`),
       );
     }
+  }
+
+  /** Let the iopub messages a process sent before it exited arrive (at most 300 ms). */
+  async drainIopub(): Promise<void> {
+    const until = Date.now() + 300;
+    while (Date.now() < until && Date.now() - this.#lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
   }
 
   /**
@@ -130,7 +136,7 @@ export class KernelConnection {
   }
 
   #onMessage(channel: KernelChannel, frames: Buffer[]): void {
-    if (channel === 'iopub') this.lastIopubAt = Date.now();
+    if (channel === 'iopub') this.#lastIopubAt = Date.now();
     let bytes = 0;
     for (const frame of frames) bytes += frame.length;
     trafficPassed(bytes);

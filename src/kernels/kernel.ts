@@ -11,9 +11,11 @@ import type { ExecutionState, MessageHeader, RawMessage } from '../messaging/mes
 import { isoNow } from '../messaging/session.ts';
 import { trackActivity } from './activity.ts';
 import { Handshake, Readiness } from './handshake.ts';
+import { RESTART_LIMIT, RestartPolicy } from './restart-policy.ts';
 import { KernelConnection } from './kernel-connection.ts';
 import type { KernelMessage, KernelModel } from './kernel-message.ts';
-import type { ExitStatus, KernelProvisioner, LaunchedProcess } from './provisioners/provisioner.ts';
+import { CurrentProcess } from './current-process.ts';
+import type { ExitStatus, KernelProvisioner } from './provisioners/provisioner.ts';
 import type { RequestChannel, RequestHeader, Requester } from './requests.ts';
 import type { KernelSpec } from './specs.ts';
 import { metrics } from '../metrics/gateway-metrics.ts';
@@ -37,9 +39,6 @@ export interface KernelOptions {
   autoRestart?: boolean;
 }
 
-const RESTART_LIMIT = 5;
-const STABLE_START_MS = 10_000;
-
 export class Kernel {
   readonly id: string;
   readonly spec: KernelSpec;
@@ -54,15 +53,11 @@ export class Kernel {
   readonly #options: KernelOptions;
   readonly #log: Logger;
   readonly #connection: KernelConnection;
-  #process: LaunchedProcess | undefined;
-  #processExited = true;
-  #generation = 0;
+  readonly #process = new CurrentProcess();
   /** Set while the gateway itself stops the process (shutdown or manual restart). */
   #stopping = false;
   #gone = false;
-  #everReady = false;
-  #restartCount = 0;
-  #lastRestart = 0;
+  readonly #restarts = new RestartPolicy();
   readonly #readiness = new Readiness();
   #queue: Promise<unknown> = Promise.resolve();
   #handshake: Handshake | undefined;
@@ -88,7 +83,7 @@ export class Kernel {
   }
 
   get pid(): number | undefined {
-    return this.#process?.pid;
+    return this.#process.pid;
   }
 
   /** True once the kernel answered kernel_info and our iopub subscription is live. */
@@ -142,7 +137,7 @@ export class Kernel {
   /** Interrupt by signal or by message, as the kernelspec's interrupt_mode says. */
   async interrupt(): Promise<void> {
     if (this.spec.spec.interrupt_mode === 'message') this.#connection.sendOwn('control', 'interrupt_request', {});
-    else if (this.#process) await this.provisioner.signal('SIGINT');
+    else if (this.#process.launched) await this.provisioner.signal('SIGINT');
   }
 
   /** Stop the process and start a new one with the same id, ports and key. Resolves once launched. */
@@ -156,7 +151,7 @@ export class Kernel {
       this.#stopping = true;
       try {
         await this.#stopProcess(true, wasReady);
-        await this.#drainIopub();
+        await this.#connection.drainIopub();
         this.#connection.disconnect('was restarted');
         if (this.#gone) return;
         await this.#launch(false);
@@ -222,21 +217,16 @@ export class Kernel {
       await this.provisioner.cleanup();
       throw new Error(`kernel ${this.id} was shut down while it started`);
     }
-    const generation = ++this.#generation;
-    this.#process = launched;
-    this.#processExited = false;
-    void launched.exited.then((status) => {
-      if (generation === this.#generation) this.#processExited = true;
-      this.#onExit(generation, status);
-    });
+    this.#process.watch(launched, (status) => this.#onExit(status));
     this.#connection.connect(launched.connection);
     this.executionState = 'starting';
     this.#log.info(`kernel ${this.id} (${this.name}) started${launched.pid ? `, pid ${launched.pid}` : ''}`);
     this.#startHandshake();
   }
 
-  #onExit(generation: number, status: ExitStatus): void {
-    if (this.#stopping || this.#gone || generation !== this.#generation) return;
+  /** The current process ended (not the gateway's doing when neither stopping nor gone). */
+  #onExit(status: ExitStatus): void {
+    if (this.#stopping || this.#gone) return;
     const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
     const final = status.final ?? (this.#options.autoRestart === false ? 'its process ended and it is not restarted' : undefined);
     if (final) {
@@ -251,12 +241,10 @@ export class Kernel {
   /** After an unexpected death: restart, unless it keeps dying; then it is dead and removed. */
   async #autoRestart(): Promise<void> {
     if (this.#gone) return;
-    await this.#drainIopub();
-    const now = Date.now();
-    this.#restartCount = now - this.#lastRestart < STABLE_START_MS || !this.#everReady ? this.#restartCount + 1 : 1;
-    this.#lastRestart = now;
+    await this.#connection.drainIopub();
+    const attempt = this.#restarts.died();
     this.#setNotReady();
-    if (this.#restartCount > RESTART_LIMIT) {
+    if (attempt === undefined) {
       const tail = this.provisioner.lastOutput().trim().split('\n').slice(-5).join('\n');
       return this.#die(`kernel died ${RESTART_LIMIT + 1} times in a row${tail ? `; last output:\n${tail}` : ''}`);
     }
@@ -264,11 +252,11 @@ export class Kernel {
     metrics.kernelRestarts.labels({ kernelspec: this.name, cause: 'auto' }).inc();
     this.#emit('restarting');
     this.#connection.disconnect('died');
-    this.#log.info(`kernel ${this.id} restarting (attempt ${this.#restartCount} of ${RESTART_LIMIT})`);
+    this.#log.info(`kernel ${this.id} restarting (attempt ${attempt} of ${RESTART_LIMIT})`);
     await this.provisioner.signal('SIGKILL');
     try {
       // A kernel that never came up may have lost its ports to another process: take new ones.
-      await this.#launch(!this.#everReady);
+      await this.#launch(!this.#restarts.everReady);
       this.#emit('restarted');
     } catch (error) {
       this.#log.error(`kernel ${this.id}: restart failed: ${errorMessage(error)}`);
@@ -291,8 +279,8 @@ export class Kernel {
 
   /** interrupt, shutdown_request, SIGTERM, SIGKILL: each step only if the process is still there. */
   async #stopProcess(restart: boolean, polite: boolean): Promise<void> {
-    if (!this.#process) return;
-    if (this.#processExited) {
+    if (!this.#process.launched) return;
+    if (this.#process.exited) {
       // The leader is gone; whatever it started in its group goes too.
       await this.provisioner.signal('SIGKILL');
       return;
@@ -302,33 +290,15 @@ export class Kernel {
     if (polite) {
       await this.interrupt();
       this.#connection.sendOwn('control', 'shutdown_request', { restart });
-      if (await this.#waitExit(2500)) return this.provisioner.signal('SIGKILL');
+      if (await this.#process.waitExit(2500)) return this.provisioner.signal('SIGKILL');
       this.#log.warn(`kernel ${this.id} did not exit after shutdown_request; sending SIGTERM`);
     }
     // A kernel that has not answered kernel_info will not answer shutdown_request either.
     await this.provisioner.signal('SIGTERM');
-    if (await this.#waitExit(2500)) return this.provisioner.signal('SIGKILL');
+    if (await this.#process.waitExit(2500)) return this.provisioner.signal('SIGKILL');
     this.#log.warn(`kernel ${this.id} did not exit after SIGTERM; sending SIGKILL`);
     await this.provisioner.signal('SIGKILL');
-    if (!(await this.#waitExit(5000))) this.#log.error(`kernel ${this.id} (pid ${this.pid}) survived SIGKILL`);
-  }
-
-  #waitExit(ms: number): Promise<boolean> {
-    const exited = this.#process?.exited;
-    if (!exited || this.#processExited) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
-      void exited.then(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
-
-  /** Let the iopub messages the old process sent before it exited arrive (at most 300 ms). */
-  async #drainIopub(): Promise<void> {
-    const until = Date.now() + 300;
-    while (Date.now() < until && Date.now() - this.#connection.lastIopubAt < 50) await new Promise((r) => setTimeout(r, 20));
+    if (!(await this.#process.waitExit(5000))) this.#log.error(`kernel ${this.id} (pid ${this.pid}) survived SIGKILL`);
   }
 
   async #cleanUp(): Promise<void> {
@@ -356,7 +326,7 @@ export class Kernel {
   #startHandshake(): void {
     this.#handshake?.stop();
     // A first start has the manager's startup timeout; after a restart, clients are let in at the deadline anyway.
-    const deadlineMs = this.#everReady ? this.#options.kernelInfoTimeout * 1000 : undefined;
+    const deadlineMs = this.#restarts.everReady ? this.#options.kernelInfoTimeout * 1000 : undefined;
     this.#handshake = new Handshake({
       probe: () => this.#connection.sendOwn('shell', 'kernel_info_request', {}),
       deadlineMs,
@@ -368,7 +338,7 @@ export class Kernel {
           );
         }
         this.#handshake = undefined;
-        this.#everReady = true;
+        this.#restarts.everReady = true;
         if (this.executionState === 'starting') this.executionState = 'idle';
         this.#connection.setOpen(true);
         this.#readiness.set(true);
