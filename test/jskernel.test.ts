@@ -15,17 +15,8 @@ import { JsKernel } from '../src/jskernel/kernel.ts';
 import { connectionFileArg } from '../src/jskernel/main.ts';
 import { endpoint, readConnectionFile, type KernelConnection } from '../src/jskernel/server.ts';
 import { builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from '../src/jskernel/spec.ts';
-import {
-  codePointToIndex,
-  cursorTarget,
-  expressionAt,
-  hasTopLevelAwait,
-  indexToCodePoint,
-  isComplete,
-  namesInCode,
-  planCell,
-  topLevelDeclarations,
-} from '../src/jskernel/syntax.ts';
+import { hasTopLevelAwait, isComplete, planCell, topLevelDeclarations } from '../src/jskernel/syntax.ts';
+import { codePointToIndex, cursorTarget, expressionAt, indexToCodePoint, namesInCode } from '../src/jskernel/tokens.ts';
 import { createLogger } from '../src/log.ts';
 import { MessageFactory, parseSigned, serializeFrames, Signer } from '../src/messaging/session.ts';
 

@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import * as vm from 'node:vm';
 import { createDisplay, formatValue, mimeBundle, type DisplayMessage, type MimeBundle } from './display.ts';
-import { cursorTarget, expressionAt, KEYWORDS, namesInCode, planCell, type CellPlan } from './syntax.ts';
+import { planCell, type CellPlan } from './syntax.ts';
+import { cursorTarget, expressionAt, KEYWORDS, namesInCode } from './tokens.ts';
 
 export interface EvaluatorHooks {
   stdout(text: string): void;

@@ -10,7 +10,8 @@ import { VERSION } from '../version.ts';
 import type { DisplayMessage } from './display.ts';
 import { Evaluator, KernelInterrupt, type ErrorContent } from './evaluator.ts';
 import type { InboundChannel, OutboundChannel } from './server.ts';
-import { codePointToIndex, indexToCodePoint, isComplete } from './syntax.ts';
+import { isComplete } from './syntax.ts';
+import { codePointToIndex, indexToCodePoint } from './tokens.ts';
 
 export const KERNEL_PROTOCOL_VERSION = '5.3';
 /**
