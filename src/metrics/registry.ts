@@ -63,6 +63,7 @@ abstract class Family<Child> implements Metric {
   }
 }
 
+/** A counter's one number: it only goes up. */
 export class CounterChild {
   value = 0;
   inc(by = 1): void {
@@ -70,37 +71,35 @@ export class CounterChild {
   }
 }
 
-export class Counter extends Family<CounterChild> {
+/** A gauge's one number, which may also be set. */
+export class GaugeChild extends CounterChild {
+  set(value: number): void {
+    this.value = value;
+  }
+}
+
+/** Counters and gauges: one number per series. */
+abstract class ValueFamily<Child extends CounterChild> extends Family<Child> {
+  protected lines(labels: Labels, child: Child): string[] {
+    return [`${this.name}${labelText(labels)} ${number(child.value)}`];
+  }
+}
+
+export class Counter extends ValueFamily<CounterChild> {
   constructor(name: string, help: string) {
     super(name, help, 'counter');
   }
   protected create(): CounterChild {
     return new CounterChild();
   }
-  protected lines(labels: Labels, child: CounterChild): string[] {
-    return [`${this.name}${labelText(labels)} ${number(child.value)}`];
-  }
 }
 
-export class GaugeChild {
-  value = 0;
-  set(value: number): void {
-    this.value = value;
-  }
-  inc(by = 1): void {
-    this.value += by;
-  }
-}
-
-export class Gauge extends Family<GaugeChild> {
+export class Gauge extends ValueFamily<GaugeChild> {
   constructor(name: string, help: string) {
     super(name, help, 'gauge');
   }
   protected create(): GaugeChild {
     return new GaugeChild();
-  }
-  protected lines(labels: Labels, child: GaugeChild): string[] {
-    return [`${this.name}${labelText(labels)} ${number(child.value)}`];
   }
 }
 
