@@ -30,9 +30,3 @@ export function gather(pieces: readonly Buffer[]): Buffer[] {
   endRun();
   return chunks.length > 0 ? chunks : [Buffer.alloc(0)];
 }
-
-export function byteLength(chunks: readonly Buffer[]): number {
-  let total = 0;
-  for (const chunk of chunks) total += chunk.length;
-  return total;
-}

@@ -13,7 +13,7 @@ import type { KernelMessage, RequestChannel, RequestHeader } from '../kernels/ke
 import { errorDetail, errorMessage, type Logger } from '../log.ts';
 import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
-import { byteLength } from './chunks.ts';
+import { byteLength } from '../zmq/io.ts';
 import { decodeJson, encodeJsonChunks } from './json-protocol.ts';
 import { decodeV1, encodeV1Chunks } from './v1-protocol.ts';
 import { BIG_MESSAGE_BYTES, bigMessageWritten } from '../zmq/message-memory.ts';
@@ -24,8 +24,24 @@ export type WireProtocol = 'v1' | 'json';
 
 /** A message encoded once per protocol (as chunks, see chunks.ts), shared by every connection it goes to. */
 export interface EncodedMessage {
-  v1?: Buffer[];
-  json?: { chunks: Buffer[]; binary: boolean };
+  v1?: Frame;
+  json?: Frame;
+}
+
+/** One WebSocket message as chunks, with its length. */
+interface Frame {
+  chunks: Buffer[];
+  bytes: number;
+  binary: boolean;
+}
+
+function frame(chunks: Buffer[], binary: boolean): Frame {
+  return { chunks, bytes: byteLength(chunks), binary };
+}
+
+function jsonFrame(message: KernelMessage): Frame {
+  const { chunks, binary } = encodeJsonChunks(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
+  return frame(chunks, binary);
 }
 
 /** Close codes the gateway uses (4000-4999 are for applications). */
@@ -129,15 +145,11 @@ export class ClientConnection {
   send(message: KernelMessage, encoded: EncodedMessage = {}): void {
     if (this.#closed) return;
     this.#guard('a kernel message', () => {
-      if (this.protocol === 'v1') {
-        encoded.v1 ??= encodeV1Chunks(message.channel, message.parsed);
-        this.#write(encoded.v1, true);
-        metrics.count('to_client', message.channel, byteLength(encoded.v1));
-      } else {
-        encoded.json ??= encodeJsonChunks(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
-        this.#write(encoded.json.chunks, encoded.json.binary);
-        metrics.count('to_client', message.channel, byteLength(encoded.json.chunks));
-      }
+      const out =
+        this.protocol === 'v1'
+          ? (encoded.v1 ??= frame(encodeV1Chunks(message.channel, message.parsed), true))
+          : (encoded.json ??= jsonFrame(message));
+      if (this.#write(out)) metrics.count('to_client', message.channel, out.bytes);
     });
   }
 
@@ -180,7 +192,8 @@ export class ClientConnection {
     this.#closeOnce();
   }
 
-  #write(chunks: Buffer[], binary: boolean): void {
+  /** False when the client was disconnected instead (it does not read). */
+  #write({ chunks, bytes, binary }: Frame): boolean {
     // Never drop a message for a slow client: past the limit the client is disconnected, and told why.
     const limit = this.#options.clientBufferBytes;
     if (this.socket.bufferedAmount > limit) {
@@ -188,10 +201,10 @@ export class ClientConnection {
         `${this.#who()}: client is not reading (${this.socket.bufferedAmount} bytes waiting, limit ${limit}); disconnecting it`,
       );
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
-      return;
+      return false;
     }
-    const bytes = byteLength(chunks);
     this.#writer.send(chunks, bytes, binary, bytes >= BIG_MESSAGE_BYTES ? bigMessageWritten : undefined);
+    return true;
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {

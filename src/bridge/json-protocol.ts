@@ -7,7 +7,8 @@
 import { isUtf8 } from 'node:buffer';
 import { isJsonObject, type RawMessage } from '../messaging/message.ts';
 import { ProtocolError } from '../messaging/session.ts';
-import { byteLength, gather } from './chunks.ts';
+import { byteLength } from '../zmq/io.ts';
+import { gather } from './chunks.ts';
 import { errorMessage } from '../log.ts';
 
 const EMPTY_OBJECT = Buffer.from('{}');

@@ -7,6 +7,7 @@
 import { errorMessage, type Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
+import { byteLength } from '../zmq/io.ts';
 import { trafficPassed } from '../zmq/message-memory.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
@@ -137,8 +138,7 @@ export class KernelConnection {
 
   #onMessage(channel: KernelChannel, frames: Buffer[]): void {
     if (channel === 'iopub') this.#lastIopubAt = Date.now();
-    let bytes = 0;
-    for (const frame of frames) bytes += frame.length;
+    const bytes = byteLength(frames);
     trafficPassed(bytes);
     metrics.count('from_kernel', channel, bytes);
     const message = this.#read(channel, frames);

@@ -8,6 +8,11 @@ import { Counter, Gauge, Histogram, Registry, type CounterChild } from './regist
 
 export type Direction = 'from_kernel' | 'to_client' | 'from_client' | 'to_kernel';
 
+interface MessageSeries {
+  messages: CounterChild;
+  bytes: CounterChild;
+}
+
 const SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -44,7 +49,13 @@ export class GatewayMetrics {
   readonly #fds = this.registry.add(new Gauge('process_open_fds', 'Open file descriptors'));
   readonly #cpu = this.registry.add(new Counter('process_cpu_seconds_total', 'User and system CPU time in seconds'));
   readonly #start = this.registry.add(new Gauge('process_start_time_seconds', 'Start time of the process since the epoch, in seconds'));
-  readonly #messageSeries = new Map<string, { messages: CounterChild; bytes: CounterChild }>();
+  /** Per direction, per channel: kept, so that counting a message builds no key. */
+  readonly #messageSeries: Record<Direction, Map<string, MessageSeries>> = {
+    from_kernel: new Map(),
+    to_client: new Map(),
+    from_client: new Map(),
+    to_kernel: new Map(),
+  };
   #maxLagMs = 0;
   #lagTimer: NodeJS.Timeout | undefined;
 
@@ -54,19 +65,19 @@ export class GatewayMetrics {
   }
 
   /** The message and byte series of a direction and channel, to keep and add to. */
-  series(direction: Direction, channel: string): { messages: CounterChild; bytes: CounterChild } {
-    const key = `${direction}:${channel}`;
-    let series = this.#messageSeries.get(key);
+  #series(direction: Direction, channel: string): MessageSeries {
+    const byChannel = this.#messageSeries[direction];
+    let series = byChannel.get(channel);
     if (!series) {
       series = { messages: this.messages.labels({ direction, channel }), bytes: this.bytes.labels({ direction, channel }) };
-      this.#messageSeries.set(key, series);
+      byChannel.set(channel, series);
     }
     return series;
   }
 
   /** Count one message (or the same message `copies` times, for a fan-out). */
   count(direction: Direction, channel: string, bytes: number, copies = 1): void {
-    const series = this.series(direction, channel);
+    const series = this.#series(direction, channel);
     series.messages.inc(copies);
     series.bytes.inc(bytes * copies);
   }

@@ -46,7 +46,8 @@ export class SocketWriter {
   }
 }
 
-function byteLength(frames: Buffer[]): number {
+/** The bytes of a multipart message (or of any list of Buffers). */
+export function byteLength(frames: readonly Buffer[]): number {
   let total = 0;
   for (const frame of frames) total += frame.length;
   return total;
