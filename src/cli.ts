@@ -11,17 +11,13 @@ import { ConfigError } from './config/options.ts';
 import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
 import { createLogger, errorMessage } from './log.ts';
-import { startGateway } from './gateway.ts';
+import type { Gateway } from './gateway.ts';
 import { isIoWorker as isJsKernelIoWorker } from './jskernel/io-worker-role.ts';
 
 /** The JavaScript kernel (and acorn, zeromq) is loaded only when this program runs as the kernel. */
 const loadJsKernel = () => import('./jskernel/main.ts');
 /** The Slurm launcher only when this program runs as one, inside a job. */
 const loadLauncher = () => import('./launch/main.ts');
-
-function message(err: unknown): string {
-  return errorMessage(err);
-}
 
 /** A ConfigError ends start-up with its message and exit code 2; anything else is a bug and rethrown. */
 function stopOnConfigError(err: unknown): void {
@@ -42,7 +38,7 @@ async function kernelCommand(cmd: CommandLine): Promise<void> {
     const { runKernel } = await loadJsKernel();
     await runKernel(cmd.connectionFile); // serves until shutdown, then exits the process itself
   } catch (err) {
-    process.stderr.write(`kernelgateway kernel: ${message(err)}\n`);
+    process.stderr.write(`kernelgateway kernel: ${errorMessage(err)}\n`);
     process.exit(1);
   }
 }
@@ -112,11 +108,13 @@ export async function main(argv: string[]): Promise<void> {
   };
   if (process.platform !== 'win32') process.on('SIGHUP', reloadLater);
 
-  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  let gateway: Gateway;
   try {
+    // Loaded here, so that this program as a kernel or a launcher does not load the gateway.
+    const { startGateway } = await import('./gateway.ts');
     gateway = await startGateway(config, log);
   } catch (err) {
-    log.critical(`could not start: ${message(err)}`);
+    log.critical(`could not start: ${errorMessage(err)}`);
     if (log.level === 'DEBUG' && err instanceof Error && err.stack) log.debug(err.stack);
     process.exit(1); // exit even if something half-started keeps the event loop alive
   }
@@ -129,7 +127,7 @@ export async function main(argv: string[]): Promise<void> {
     gateway.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error(`shutdown failed: ${message(err)}`);
+        log.error(`shutdown failed: ${errorMessage(err)}`);
         process.exit(1);
       },
     );
@@ -153,7 +151,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on('unhandledRejection', (reason) => onInternalError('unhandled rejection', reason));
   if (process.platform !== 'win32') {
     // notebook-http: load the notebook again without a restart (a broken one leaves the old one serving).
-    const reload = () => gateway.reload().catch((err: unknown) => log.error(`reload failed: ${message(err)}`));
+    const reload = () => gateway.reload().catch((err: unknown) => log.error(`reload failed: ${errorMessage(err)}`));
     process.off('SIGHUP', reloadLater);
     process.on('SIGHUP', () => {
       log.info('SIGHUP received, reloading');
