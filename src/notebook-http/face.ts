@@ -4,8 +4,7 @@
  * everything else is a JSON 404. No jupyter-websocket route exists in this mode.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { metrics } from '../metrics/gateway-metrics.ts';
-import { CONTENT_TYPE } from '../metrics/registry.ts';
+import { sendMetrics } from '../http/observability.ts';
 import type { Config } from '../config/options.ts';
 import type { TokenCheck } from '../http/auth.ts';
 import { corsHeaders } from '../http/cors.ts';
@@ -40,14 +39,11 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
     corsHeaders: corsHeaders(config),
     log,
   });
-  metrics.watchEventLoop();
   const serveMetrics = (req: IncomingMessage, res: ServerResponse, url: URL) => {
     if (tokenCheck && !config.metricsNoAuth && !tokenCheck.acceptsRequest(req, url)) {
       throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
     }
-    const body = Buffer.from(metrics.registry.render(), 'utf8');
-    res.writeHead(200, { 'Content-Type': CONTENT_TYPE, 'Content-Length': body.length });
-    res.end(body);
+    sendMetrics(req, res);
   };
   // Nobody may be left waiting on a promise that rejected unseen: ready reports it.
   starting.catch(() => undefined);
