@@ -34,7 +34,7 @@ export function jupyterWebsocketApi(config: Config, log: Logger, manager: Kernel
   manager.connectionsOf = (id) => hubs.connectionsOf(id);
   manager.addedListeners.add((kernel) => hubs.add(kernel));
   const started = new Date();
-  let apiActivity = started;
+  let apiActivity = started.getTime();
   metrics.registry.onCollect(() => {
     metrics.kernels.reset();
     for (const kernel of manager.list()) metrics.kernels.labels({ kernelspec: kernel.name, state: kernel.executionState }).inc();
@@ -43,17 +43,27 @@ export function jupyterWebsocketApi(config: Config, log: Logger, manager: Kernel
   });
   const status = statusRoute({
     started,
-    lastActivity: () => new Date(Math.max(apiActivity.getTime(), ...manager.list().map((k) => k.lastActivity.getTime()))),
+    lastActivity: () => new Date(Math.max(apiActivity, ...manager.list().map((k) => k.lastActivity.getTime()))),
     connections: () => manager.list().reduce((sum, kernel) => sum + hubs.connectionsOf(kernel.id), 0),
     kernels: () => manager.list().length,
   });
+  // Jupyter Server's last_activity: a request to the API counts; watching the gateway (status, metrics) does not.
+  const active = (route: Route): Route => ({
+    ...route,
+    handler: (context) => {
+      apiActivity = Date.now();
+      return route.handler(context);
+    },
+  });
   const routes: Route[] = [
-    { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) },
     status,
     metricsRoute(config),
-    ...kernelRoutes(manager, config, tokenCheck !== undefined),
-    ...sessionRoutes(sessions, config, tokenCheck !== undefined),
-    ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
+    ...[
+      { method: 'GET', pattern: /^api$/, handler: ({ res }) => sendJson(res, 200, { version: VERSION }) } satisfies Route,
+      ...kernelRoutes(manager, config, tokenCheck !== undefined),
+      ...sessionRoutes(sessions, config, tokenCheck !== undefined),
+      ...(config.exposeKernelspecs ? kernelSpecRoutes(specs, () => manager.defaultKernelName, config.baseUrl) : []),
+    ].map(active),
   ];
   const keepalive = new Keepalive(config.wsPingInterval, log);
   // The upgrade handler and ws are loaded at the first WebSocket, not before listening.
@@ -72,13 +82,8 @@ export function jupyterWebsocketApi(config: Config, log: Logger, manager: Kernel
       },
     );
   };
-  const serve = serveRoutes(config, tokenCheck, routes);
   return {
-    serve: (req, res) => {
-      // Jupyter Server's last_activity: the API counts, except reading the status itself.
-      if (!req.url?.includes('/api/status')) apiActivity = new Date();
-      return serve(req, res);
-    },
+    serve: serveRoutes(config, tokenCheck, routes),
     onUpgrade,
     ready: Promise.resolve(),
     // Clients are told the gateway goes (1001) before their kernels are stopped.
