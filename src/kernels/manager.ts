@@ -99,22 +99,18 @@ export class KernelManager {
 
   /** A kernel's REST model, with its number of client connections. */
   modelOf(kernel: Kernel): KernelModel {
-    return kernel.model(this.#connections(kernel));
+    return kernel.model(this.connectionsOf(kernel.id));
   }
 
   /** How many clients a kernel has: the bridge knows, and sets this when it is wired. */
   connectionsOf: (kernelId: string) => number = () => 0;
 
-  #connections(kernel: Kernel): number {
-    return this.connectionsOf(kernel.id);
-  }
-
-  /** Kernels running or starting, the pool included: what max_kernels limits. */
   /** Prespawned kernels ready to be handed out. */
   get poolSize(): number {
     return this.#pool.length;
   }
 
+  /** Kernels running or starting, the pool included: what max_kernels limits. */
   get count(): number {
     return this.#kernels.size + this.#pool.length + this.#pending;
   }
@@ -219,11 +215,11 @@ export class KernelManager {
         timeout > 0 &&
         idleSeconds > timeout &&
         (cull.busy || kernel.executionState !== 'busy') &&
-        (cull.connected || this.#connections(kernel) === 0)
+        (cull.connected || this.connectionsOf(kernel.id) === 0)
       ) {
         this.#options.log.info(
           `culling kernel ${kernel.id} (${kernel.name}): idle for ${Math.round(idleSeconds)} s (timeout ${timeout} s), ` +
-            `state ${kernel.executionState}, ${this.#connections(kernel)} connection(s)`,
+            `state ${kernel.executionState}, ${this.connectionsOf(kernel.id)} connection(s)`,
         );
         culled.push(kernel.id);
       }

@@ -4,6 +4,7 @@
  */
 import { MessageFactory } from '../messaging/session.ts';
 import type { Kernel, KernelMessage, LifecycleEvent, Requester } from './kernel.ts';
+import { parentOf } from './requests.ts';
 import { NotebookError as SeedError, parseNotebook, readNotebookText, type NotebookDocument } from './notebook.ts';
 
 export interface SeedNotebook {
@@ -58,8 +59,7 @@ export async function runSeed(kernel: Kernel, seed: SeedNotebook): Promise<void>
     label: 'the seed notebook',
     deliver: (message: KernelMessage) => {
       if (!waiting || message.header.msg_type !== 'execute_reply') return;
-      const parent = JSON.parse(message.parsed.parentHeader.toString('utf8')) as { msg_id?: string };
-      if (parent.msg_id !== waiting.msgId) return;
+      if (parentOf(message)?.msg_id !== waiting.msgId) return;
       waiting.resolve(JSON.parse(message.parsed.content.toString('utf8')) as Record<string, unknown>);
     },
   };

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger, errorMessage, type Logger } from '../log.ts';
 import { isJsonObject } from '../messaging/message.ts';
+import { DEFAULT_PROVISIONER } from './provisioners/provisioner.ts';
 
 /** The normalized kernel.json, as served in REST "spec". */
 export interface KernelSpecDict {
@@ -87,7 +88,7 @@ export class KernelSpecStore {
    * `builtins` are listed after the folders' specs, and hidden by an installed spec of the same name;
    * `provisioners` are the provisioner names this gateway has.
    */
-  constructor(dirs: string[], log: Logger = createLogger(), builtins: KernelSpec[] = [], provisioners: readonly string[] = ['local-provisioner']) {
+  constructor(dirs: string[], log: Logger = createLogger(), builtins: KernelSpec[] = [], provisioners: readonly string[] = [DEFAULT_PROVISIONER]) {
     this.dirs = dirs.map((d) => path.resolve(d));
     this.log = log;
     this.builtins = builtins;

@@ -10,9 +10,10 @@ import type { ConnectionInfo } from '../../messaging/message.ts';
 import { composeKernelEnv, substituteArgv } from '../kernel-command.ts';
 import { KernelOutput } from './output.ts';
 import { choosePorts, releasePorts, type Ports } from './ports.ts';
-import type { ExitStatus, KernelProvisioner, LaunchedProcess, LaunchRequest, ProvisionerContext } from './provisioner.ts';
+import { DEFAULT_PROVISIONER, type ExitStatus, type KernelProvisioner, type LaunchedProcess, type LaunchRequest, type ProvisionerContext } from './provisioner.ts';
 
-export const LOCAL_PROVISIONER = 'local-provisioner';
+/** The default provisioner's name, as jupyter_client spells it. */
+export const LOCAL_PROVISIONER = DEFAULT_PROVISIONER;
 
 export class LocalProvisioner implements KernelProvisioner {
   readonly name = LOCAL_PROVISIONER;

@@ -19,6 +19,7 @@ import type { QueuePoller } from './queue.ts';
 import { readSlurmConfig, requestedResources, SLURM_PROVISIONER, type SlurmKernelConfig } from './sbatch.ts';
 import { LauncherSession, type ProcessEnd } from './session.ts';
 import { GatewayTunnel } from './tunnel.ts';
+import { SECRET_BYTES } from '../../../launch/protocol.ts';
 
 /** What every Slurm kernel of a gateway shares. */
 export interface SlurmServices {
@@ -158,7 +159,7 @@ export class SlurmProvisioner implements KernelProvisioner {
     const config = this.#configure();
     const resources = requestedResources(request.env);
     const { kernelId } = this.#context;
-    const secret = randomBytes(32);
+    const secret = randomBytes(SECRET_BYTES);
     const { listener, commands } = this.#services;
     const port = await listener.port();
     const waiting = listener.expect(kernelId, secret);
