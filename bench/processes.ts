@@ -5,28 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { childPids, processRunning, sleep, spawnGateway } from '../test/helpers/processes.ts';
+import { childPids, freePorts, processRunning, sleep, spawnGateway } from '../test/helpers/processes.ts';
 import type { ConnectionInfo } from './connections.ts';
 
 export { procStatusKb, resetPeakRss } from '../test/helpers/processes.ts';
 
 export const PYTHON = '/usr/bin/python3';
-
-/** Free TCP ports: bind n servers on port 0 at once (so they differ), then release them. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 /** Keeps the last lines a process wrote, for error messages. */
 class Tail {

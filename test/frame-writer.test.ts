@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AddressInfo } from 'node:net';
+import { waitUntil } from './helpers/processes.ts';
 import { WebSocket, WebSocketServer } from 'ws';
 import { gather, OWN_FRAGMENT_BYTES } from '../src/bridge/chunks.ts';
 import { FrameWriter } from '../src/bridge/frame-writer.ts';
@@ -72,11 +73,6 @@ async function pair(): Promise<{ server: WebSocket; client: WebSocket; received:
   };
 }
 
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(condition(), 'timed out');
-}
-
 test('FrameWriter: messages of every header size arrive whole, in order, text and binary', async () => {
   const { server, received, close } = await pair();
   try {
@@ -90,7 +86,7 @@ test('FrameWriter: messages of every header size arrive whole, in order, text an
       writer.send(chunks, length, i % 2 === 0);
       sent.push(data);
     }
-    await until(() => received.length === lengths.length);
+    await waitUntil(() => received.length === lengths.length, 5000, 'every message', 10);
     received.forEach(({ data, binary }, i) => {
       assert.is(binary, i % 2 === 0, `message ${i} binary`);
       assert.ok(data.equals(sent[i]), `message ${i} (${lengths[i]} bytes) intact`);
@@ -108,7 +104,7 @@ test('FrameWriter: a burst of small messages in one turn, with ws frames between
       if (i % 100 === 0) server.send(`ws ${i}`);
       writer.send([Buffer.from(`m ${i}`)], `m ${i}`.length, false);
     }
-    await until(() => received.length === 1010);
+    await waitUntil(() => received.length === 1010, 5000, '1,010 messages', 10);
     const texts = received.map(({ data }) => data.toString());
     const expected: string[] = [];
     for (let i = 0; i < 1000; i++) {

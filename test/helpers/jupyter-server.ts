@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep, withTimeout, type Gateway } from './gateway.ts';
+import { sleep, type Gateway } from './gateway.ts';
+import { freePort } from './processes.ts';
 
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
@@ -20,23 +20,6 @@ export interface JupyterServer {
   proc: ChildProcess;
   log(): string;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  return withTimeout(
-    new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const addr = srv.address();
-        const port = typeof addr === 'object' && addr ? addr.port : 0;
-        srv.close(() => resolve(port));
-      });
-    }),
-    5000,
-    'finding a free TCP port',
-  );
 }
 
 export interface JupyterServerOptions {

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/processes.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { suite } from 'uvu';
@@ -17,17 +17,6 @@ import { execute, KernelClient } from '../helpers/kernel-ws.ts';
 const test = suite('gateway mode: classic Notebook 6 --gateway-url → our gateway, from its own folder');
 let gw: Gateway;
 let notebook: { proc: ChildProcess; url: string; token: string; root: string; log: () => string } | undefined;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 guardSuite(
   test,
