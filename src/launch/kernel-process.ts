@@ -2,11 +2,12 @@
  * The kernel process on the node: its private connection file, its start in a process group of
  * its own (so a signal reaches whatever it started), its output and its end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { signalGroup, spawnInGroup, writePrivateFile } from '../process-group.ts';
 
 /** A private folder (0700) for the connection file; removed when the launcher ends. */
 export class PrivateDir {
@@ -15,17 +16,7 @@ export class PrivateDir {
   /** Write `name` readable by its owner only (0600), replacing any earlier file. */
   writeFile(name: string, text: string): string {
     const file = join(this.path, name);
-    try {
-      unlinkSync(file);
-    } catch {
-      /* none yet */
-    }
-    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      writeSync(fd, text);
-    } finally {
-      closeSync(fd);
-    }
+    writePrivateFile(file, text);
     return file;
   }
 
@@ -49,13 +40,7 @@ export class KernelProcess {
   #exited = false;
 
   constructor(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string) {
-    this.#child = spawn(argv[0], argv.slice(1), {
-      cwd,
-      env,
-      detached: process.platform !== 'win32',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    this.#child = spawnInGroup(argv, env, cwd);
     this.ended = new Promise((resolve) => {
       // 'close' follows 'exit' once both pipes ended; a process the kernel started may hold them open,
       // so its end is not waited for long. 'error' alone: it never started.
@@ -102,21 +87,7 @@ export class KernelProcess {
 
   /** Signal the whole process group, even after its leader exited (what it started may live on). */
   signal(signal: NodeJS.Signals): void {
-    const pid = this.#child.pid;
-    if (pid === undefined) return;
-    try {
-      if (process.platform !== 'win32') process.kill(-pid, signal);
-      else if (!this.#exited) this.#child.kill(signal);
-    } catch {
-      // ESRCH: the group is empty; the leader itself may still be there.
-      if (!this.#exited) {
-        try {
-          this.#child.kill(signal);
-        } catch {
-          /* already gone */
-        }
-      }
-    }
+    signalGroup(this.#child, signal);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has ended. */

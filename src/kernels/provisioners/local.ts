@@ -2,12 +2,13 @@
  * `local-provisioner`: the kernel is a child process of the gateway, in its own process group,
  * with a private connection file in the runtime directory. A restart reuses the ports and the file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Logger } from '../../log.ts';
 import type { ConnectionInfo } from '../../messaging/message.ts';
 import { composeKernelEnv, substituteArgv } from '../kernel-command.ts';
+import { removeFile, signalGroup, spawnInGroup, writePrivateFile } from '../../process-group.ts';
 import { KernelOutput } from './output.ts';
 import { choosePorts, releasePorts, type Ports } from './ports.ts';
 import { DEFAULT_PROVISIONER, type ExitStatus, type KernelProvisioner, type LaunchedProcess, type LaunchRequest, type ProvisionerContext } from './provisioner.ts';
@@ -48,7 +49,7 @@ export class LocalProvisioner implements KernelProvisioner {
       signature_scheme: request.signatureScheme,
       kernel_name: spec.name,
     };
-    writeConnectionFile(this.connectionFile, connection);
+    writePrivateFile(this.connectionFile, JSON.stringify(connection, null, 2));
     this.#files.add(this.connectionFile);
     const argv = substituteArgv(spec.spec.argv, {
       connection_file: realpathSync(this.connectionFile),
@@ -56,7 +57,7 @@ export class LocalProvisioner implements KernelProvisioner {
       cwd: request.cwd,
     });
     const env = composeKernelEnv(request.env, spec.spec.env, spec.spec.language);
-    const child = spawnKernel(argv, env, request.cwd);
+    const child = spawnInGroup(argv, env, request.cwd);
     this.#capture(child);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
@@ -103,25 +104,6 @@ export class LocalProvisioner implements KernelProvisioner {
       stream.on('end', () => this.#output.end(name));
       stream.on('error', () => undefined);
     }
-  }
-}
-
-/** Write a connection file readable by its owner only; any previous file is replaced, never reused. */
-function writeConnectionFile(path: string, info: ConnectionInfo): void {
-  removeFile(path);
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    writeSync(fd, JSON.stringify(info, null, 2));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function removeFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* already gone */
   }
 }
 
@@ -240,38 +222,3 @@ function filesInCommandLines(): Set<string> {
   return found;
 }
 
-/**
- * Spawn a kernel in its own session (setsid), so the whole process group can be signalled.
- * stdin is closed; stdout and stderr are piped to the log.
- */
-function spawnKernel(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
-  return spawn(argv[0], argv.slice(1), {
-    cwd,
-    env,
-    detached: process.platform !== 'win32',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    windowsHide: true,
-  });
-}
-
-/**
- * Signal a kernel's whole process group, even after its leader has exited (what it started may live on),
- * as jupyter_client's killpg does; on Windows, the process itself.
- */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  const alive = child.exitCode === null && child.signalCode === null;
-  try {
-    if (process.platform !== 'win32') process.kill(-child.pid, signal);
-    else if (alive) child.kill(signal);
-  } catch {
-    // ESRCH: the group is empty.
-    if (alive) {
-      try {
-        child.kill(signal);
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-}
