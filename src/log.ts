@@ -124,7 +124,10 @@ export function createLogger(
   }
 
   function view(bound: LogFields): Logger {
-    const line = (at: LogLevel) => (message: string, fields?: LogFields) => write(at, message, fields ? { ...bound, ...fields } : bound);
+    // The level is checked before the fields are merged: a DEBUG line costs nothing when DEBUG is off.
+    const line = (at: LogLevel) => (message: string, fields?: LogFields) => {
+      if (rank[at] >= rank[shared.level]) write(at, message, fields ? { ...bound, ...fields } : bound);
+    };
     return {
       get level() {
         return shared.level;
