@@ -28,6 +28,11 @@ export function sendEmpty(res: ServerResponse, status: number): void {
   res.end();
 }
 
+/** The answer to a request without a valid token, the same wherever it is asked for. */
+export function unauthorized(): HttpError {
+  return new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
+}
+
 function errorBody(error: HttpError): { reason: string; message: string } {
   return { reason: error.reason, message: error.message };
 }

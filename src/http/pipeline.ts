@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { originAllowed, type TokenCheck } from './auth.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, unauthorized } from './errors.ts';
 import { requestUrl, stripBase } from './request.ts';
 
 export interface Gate {
@@ -37,7 +37,7 @@ export function admit(req: IncomingMessage, gate: Gate, preflight = false, open?
   }
   const authenticated = gate.tokenCheck ? gate.tokenCheck.acceptsRequest(req, url) : false;
   if (gate.tokenCheck && !authenticated && !open?.(path)) {
-    throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
+    throw unauthorized();
   }
   return { url, path, authenticated };
 }

@@ -61,16 +61,24 @@ export function clientAddress(req: IncomingMessage, trustXheaders: boolean): str
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-/** Read a JSON request body; an empty body is `{}`. */
-export async function readJson(req: IncomingMessage, limitBytes = 1024 * 1024): Promise<unknown> {
+/** The whole request body; 413 beyond `limitBytes` (checked against Content-Length first, then as it comes). */
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, `The request body is larger than ${limitBytes} bytes`);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limitBytes) throw new HttpError(413, `request body is larger than ${limitBytes} bytes`);
+    if (size > limitBytes) throw tooLarge();
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  return Buffer.concat(chunks);
+}
+
+/** Read a JSON request body; an empty body is `{}`. */
+export async function readJson(req: IncomingMessage, limitBytes = 1024 * 1024): Promise<unknown> {
+  const text = (await readBody(req, limitBytes)).toString('utf8').trim();
   if (text === '') return {};
   try {
     return JSON.parse(text);

@@ -8,7 +8,7 @@ import { sendMetrics } from '../http/observability.ts';
 import type { Config } from '../config/options.ts';
 import type { TokenCheck } from '../http/auth.ts';
 import { corsHeaders } from '../http/cors.ts';
-import { HttpError } from '../http/errors.ts';
+import { HttpError, unauthorized } from '../http/errors.ts';
 import { requestUrl } from '../http/request.ts';
 import type { Personality } from '../http/server.ts';
 import type { KernelManager } from '../kernels/manager.ts';
@@ -41,7 +41,7 @@ export function notebookHttpApi(config: Config, log: Logger, manager: KernelMana
   });
   const serveMetrics = (req: IncomingMessage, res: ServerResponse, url: URL) => {
     if (tokenCheck && !config.metricsNoAuth && !tokenCheck.acceptsRequest(req, url)) {
-      throw new HttpError(401, 'A valid token is required (Authorization: token <token>, or ?token=)', 'Unauthorized');
+      throw unauthorized();
     }
     sendMetrics(req, res);
   };

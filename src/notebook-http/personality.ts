@@ -15,8 +15,8 @@
  * — before it replaces the old one, whose pool then finishes the requests it accepted; when anything
  * fails the old notebook keeps serving and the error is logged. close() stops everything.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { sendJson } from '../http/errors.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, sendError, unauthorized } from '../http/errors.ts';
 import { loadNotebook as loadNotebookFile, type NotebookDocument } from '../kernels/notebook.ts';
 import type { Logger } from '../log.ts';
 import type { ApiDefinition, Endpoint, HttpVerb } from './api-definition.ts';
@@ -24,7 +24,8 @@ import { parseApiDefinition, type CellParserName } from './cell-parser.ts';
 import { assignedSource, notebookLanguage, requestAssignment } from './language.ts';
 import { KernelPool, type PoolOutcome, type PoolStats } from './pool.ts';
 import type { KernelSourceFactory, PoolKernel } from './pool-kernel.ts';
-import { BodyTooLargeError, readRequestBody, requestJson } from './request.ts';
+import { requestJson } from './request.ts';
+import { readBody } from '../http/request.ts';
 import { endpointResponse, executionResult, finishResponse, sendNotebookResponse, setHeader, type ExecutionResult, type NotebookResponse } from './response.ts';
 import { RouteTable, type RouteMatch } from './routes.ts';
 import { pythonJsonDumps } from './python-json.ts';
@@ -235,7 +236,7 @@ class NotebookHttp implements NotebookHttpPersonality {
       return false;
     }
     if (this.#options.isAuthorized && !this.#options.isAuthorized(req, url)) {
-      this.#sendError(res, 401, 'A valid token is required (Authorization: token <token>, or ?token=)');
+      this.#sendError(res, 401, unauthorized().message);
       return false;
     }
     return true;
@@ -246,9 +247,9 @@ class NotebookHttp implements NotebookHttpPersonality {
     if (first.kind !== 'endpoint') return this.#answerRouteProblem(res, first, method, path);
     let body: Buffer;
     try {
-      body = await readRequestBody(req, this.#options.maxBodyBytes ?? DEFAULTS.maxBodyBytes);
+      body = await readBody(req, this.#options.maxBodyBytes ?? DEFAULTS.maxBodyBytes);
     } catch (error) {
-      if (error instanceof BodyTooLargeError) return this.#sendError(res, 413, error.message, { Connection: 'close' });
+      if (error instanceof HttpError) return this.#sendError(res, error.status, error.message, { Connection: 'close' });
       throw error;
     }
     const rawUrl = req.url ?? '';
@@ -333,9 +334,9 @@ class NotebookHttp implements NotebookHttpPersonality {
   }
 
   /** A JSON error in the gateway's shape ({reason, message}). */
+  /** An error answer (http/errors.ts), with the CORS headers unless `cors` is false. */
   #sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, cors = true): void {
-    if (res.headersSent) return void res.destroy();
-    sendJson(res, status, { reason: STATUS_CODES[status] ?? 'Error', message }, { ...(cors ? this.#cors : {}), ...headers });
+    sendError(res, new HttpError(status, message, undefined, { ...(cors ? this.#cors : {}), ...headers }));
   }
 }
 

@@ -11,7 +11,6 @@
  * The text is laid out as Python's json.dumps (ASCII only). A JSON body is embedded as the client
  * wrote it (re-spaced), so big integers and exact decimals reach the notebook unchanged.
  */
-import type { IncomingMessage } from 'node:http';
 import { multipartFields } from './multipart.ts';
 import { pythonJsonDumps, pythonJsonLayout } from './python-json.ts';
 
@@ -22,26 +21,6 @@ export interface RequestParts {
   query: string;
   params: Readonly<Record<string, string>>;
   body: Buffer;
-}
-
-export class BodyTooLargeError extends Error {
-  constructor(readonly limitBytes: number) {
-    super(`The request body is larger than ${limitBytes} bytes`);
-  }
-}
-
-/** The whole request body; throws BodyTooLargeError beyond `limitBytes` (checked against Content-Length first). */
-export async function readRequestBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) throw new BodyTooLargeError(limitBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) throw new BodyTooLargeError(limitBytes);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 export function requestJson(parts: RequestParts): string {
