@@ -16,7 +16,7 @@ export type KernelOutput =
 export interface PoolKernel {
   /** For logs. */
   readonly id: string;
-  /** False once the kernel has died or been shut down (already false when a death rejects executions). */
+  /** False once the kernel has died or been shut down (already false when a death rejects executions or calls onDeath's callbacks). */
   readonly alive: boolean;
   /**
    * Run `code` (execute_request with allow_stdin false, stop_on_error false) and resolve with the outputs

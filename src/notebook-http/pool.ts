@@ -74,13 +74,11 @@ export class KernelPool {
   readonly #log: Logger;
   /** Every kernel the pool owns, until it is retired. */
   readonly #members = new Set<PoolKernel>();
-  readonly #dead = new WeakSet<PoolKernel>();
   readonly #idle: PoolKernel[] = [];
   readonly #queue: Waiter[] = [];
   readonly #running = new Set<AbortController>();
   /** For each busy kernel, what ends its request if it dies. */
   readonly #onBusyDeath = new Map<PoolKernel, () => void>();
-  #busy = 0;
   #recovering = 0;
   #starting = 0;
   #state: 'open' | 'draining' | 'closed' = 'open';
@@ -116,7 +114,7 @@ export class KernelPool {
     return {
       size: this.#options.size,
       idle: this.#idle.length,
-      busy: this.#busy,
+      busy: this.#running.size,
       recovering: this.#recovering,
       starting: this.#starting,
       queued: this.#queue.length,
@@ -223,20 +221,18 @@ export class KernelPool {
   }
 
   async #execute<T>(kernel: PoolKernel, job: PoolJob<T>, controller: AbortController): Promise<PoolOutcome<T>> {
-    this.#busy++;
     this.#running.add(controller);
     const started = Date.now();
     const ended = await new Promise<{ value: T } | { error: unknown } | { died: true } | { aborted: unknown }>((resolve) => {
       const onAbort = () => resolve({ aborted: controller.signal.reason });
       controller.signal.addEventListener('abort', onAbort, { once: true });
-      if (this.#dead.has(kernel)) resolve({ died: true });
+      if (!kernel.alive) resolve({ died: true });
       else this.#onBusyDeath.set(kernel, () => resolve({ died: true }));
       job(kernel, controller.signal).then(
         (value) => resolve({ value }),
-        (error: unknown) => resolve(kernel.alive && !this.#dead.has(kernel) ? { error } : { died: true }),
+        (error: unknown) => resolve(kernel.alive ? { error } : { died: true }),
       );
     });
-    this.#busy--;
     this.#running.delete(controller);
     this.#onBusyDeath.delete(kernel);
     if ('value' in ended) {
@@ -296,7 +292,7 @@ export class KernelPool {
   /** A kernel back from a request: to the tail of the idle list, or retired if it died meanwhile. */
   #release(kernel: PoolKernel): void {
     if (!this.#members.has(kernel)) return;
-    if (!kernel.alive || this.#dead.has(kernel)) {
+    if (!kernel.alive) {
       this.#retire(kernel);
     } else {
       this.#idle.push(kernel);
@@ -306,7 +302,6 @@ export class KernelPool {
   }
 
   #onDeath(kernel: PoolKernel): void {
-    this.#dead.add(kernel);
     this.#onBusyDeath.get(kernel)?.();
     const index = this.#idle.indexOf(kernel);
     if (index >= 0) {
@@ -366,7 +361,7 @@ export class KernelPool {
   }
 
   #checkDrained(): void {
-    if (this.#state === 'draining' && this.#queue.length === 0 && this.#busy === 0 && this.#recovering === 0) {
+    if (this.#state === 'draining' && this.#queue.length === 0 && this.#running.size === 0 && this.#recovering === 0) {
       const drained = this.#drained;
       this.#drained = undefined;
       drained?.();
