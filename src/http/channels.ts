@@ -25,9 +25,12 @@ import { gateOf } from './server.ts';
 
 const CHANNELS_PATH = new RegExp(`^api/kernels/${KERNEL_ID}/channels$`);
 const CHANNELS_ROUTE = '/api/kernels/{id}/channels';
-/** Upgrades that became WebSockets, and the status of refused ones (a socket's close counts it). */
-const upgraded = new WeakSet<object>();
-const refusedWith = new WeakMap<object, number>();
+
+/** How an upgrade ended, for /metrics: counted when its socket closes unless it became a WebSocket. */
+interface Outcome {
+  status: number;
+  upgraded: boolean;
+}
 
 export interface ChannelsOptions {
   config: Config;
@@ -53,33 +56,32 @@ export function createUpgradeHandler(options: ChannelsOptions): {
     handleProtocols: (protocols) => (protocols.has(V1_PROTOCOL) ? V1_PROTOCOL : false),
   });
 
-  const counted = (started: number, status: number) => {
-    metrics.httpRequests.labels({ method: 'GET', route: CHANNELS_ROUTE, status: String(status) }).inc();
-    metrics.httpSeconds.labels({ method: 'GET', route: CHANNELS_ROUTE }).observe((performance.now() - started) / 1000);
-  };
+  const counted = (started: number, status: number) => metrics.countHttp('GET', CHANNELS_ROUTE, status, (performance.now() - started) / 1000);
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
     const started = performance.now();
+    // 499: the client went before an answer.
+    const outcome: Outcome = { status: 499, upgraded: false };
     socket.once('close', () => {
-      if (!upgraded.has(socket)) counted(started, refusedWith.get(socket) ?? 499);
+      if (!outcome.upgraded) counted(started, outcome.status);
     });
     // Nothing a client sends may throw out of this event handler: that would take the gateway down.
     try {
-      upgrade(req, socket, head, started);
+      upgrade(req, socket, head, started, outcome);
     } catch (error) {
       if (error instanceof HttpError) {
         log.debug(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${error.status} ${error.message}`);
-        refusedWith.set(socket, error.status);
+        outcome.status = error.status;
         return refuseUpgrade(socket, error);
       }
-      refusedWith.set(socket, 400);
+      outcome.status = 400;
       log.warn(`refused a WebSocket upgrade for ${redactUrl(req.url)}: ${errorMessage(error)}`);
       refuseUpgrade(socket, new HttpError(400, `Bad request: ${errorMessage(error)}`));
     }
   };
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, started: number): void => {
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, started: number, outcome: Outcome): void => {
     const { url, path } = admit(req, gate);
     const match = CHANNELS_PATH.exec(path);
     if (!match) throw new HttpError(404, `No WebSocket endpoint at ${url.pathname}`);
@@ -104,11 +106,11 @@ export function createUpgradeHandler(options: ChannelsOptions): {
       .then(() => {
         if (socket.destroyed) return;
         if (hubFor(kernelId) !== hub || hub.kernel.gone) {
-          refusedWith.set(socket, 404);
+          outcome.status = 404;
           return refuseUpgrade(socket, new HttpError(404, `Kernel does not exist: ${kernelId}`));
         }
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-          upgraded.add(socket);
+          outcome.upgraded = true;
           counted(started, 101);
           // Before anything else: an 'error' event with no listener would take the process down.
           ws.on('error', (error) => log.debug(`kernel ${kernelId}: session ${sessionId}: ${error.message}`, { kernel_id: kernelId, session_id: sessionId }));

@@ -60,8 +60,7 @@ export function createRequestHandler(config: Config, log: Logger, serve: Serve):
       const route = routeOfResponse.get(res) ?? 'unmatched';
       const method = req.method ?? 'GET';
       const seconds = (performance.now() - started) / 1000;
-      metrics.httpRequests.labels({ method, route, status: String(res.statusCode) }).inc();
-      metrics.httpSeconds.labels({ method, route }).observe(seconds);
+      metrics.countHttp(method, route, res.statusCode, seconds);
       if (log.level !== 'DEBUG') return;
       const client = clientAddress(req, config.trustXheaders);
       const ms = Math.round(seconds * 1000);

@@ -75,6 +75,12 @@ export class GatewayMetrics {
     return series;
   }
 
+  /** One HTTP request answered (a WebSocket upgrade too), by route template. */
+  countHttp(method: string, route: string, status: number, seconds: number): void {
+    this.httpRequests.labels({ method, route, status: String(status) }).inc();
+    this.httpSeconds.labels({ method, route }).observe(seconds);
+  }
+
   /** Count one message (or the same message `copies` times, for a fan-out). */
   count(direction: Direction, channel: string, bytes: number, copies = 1): void {
     const series = this.#series(direction, channel);
