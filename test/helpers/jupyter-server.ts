@@ -3,12 +3,12 @@
  * --gateway-url pointing at a test gateway, from a folder of its own, with its runtime, data and
  * config folders inside that folder.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep, type Gateway } from './gateway.ts';
-import { freePort } from './processes.ts';
+import { freePort, spawnLogged } from './processes.ts';
 
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
@@ -58,53 +58,29 @@ export async function startJupyterServer(gateway: Gateway, options: JupyterServe
     `--gateway-url=${gateway.url.replace(/\/$/, '')}`,
     `--GatewayClient.auth_token=${gateway.token}`,
   ];
-  const proc = spawn(JUPYTER_PYTHON, args, { cwd: dirs.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => resolve((exitInfo = { code, signal })));
-    proc.on('error', (err) => {
-      log += `\n[spawn error] ${err.message}\n`;
-      // A process that never started emits no 'exit'.
-      if (proc.pid === undefined) resolve((exitInfo = { code: null, signal: null }));
-    });
-  });
+  const proc = spawnLogged({ command: [JUPYTER_PYTHON, ...args], cwd: dirs.cwd, env });
+  const log = () => proc.stdout() + proc.stderr();
   const url = `http://127.0.0.1:${port}/`;
-
-  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> | undefined;
   const server: JupyterServer = {
     url,
     token,
     cwd: dirs.cwd,
-    proc,
-    log: () => log,
-    stop() {
-      stopping ??= (async () => {
-        let killed = false;
-        if (!exitInfo) {
-          proc.kill('SIGTERM');
-          const timer = setTimeout(() => {
-            killed = true;
-            proc.kill('SIGKILL');
-          }, 5000);
-          await exited;
-          clearTimeout(timer);
-        }
-        rmSync(root, { recursive: true, force: true });
-        return { ...(await exited), killed };
-      })();
-      return stopping;
+    proc: proc.proc,
+    log,
+    async stop() {
+      const exit = await proc.stop(5000);
+      rmSync(root, { recursive: true, force: true });
+      return exit;
     },
   };
 
   const readyTimeoutMs = 30000;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (exitInfo) {
+    const exit = proc.exit;
+    if (exit) {
       await server.stop();
-      throw new Error(`Jupyter Server exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before it was ready.\nIts log:\n${log}`);
+      throw new Error(`Jupyter Server exited (code ${exit.code}, signal ${exit.signal}) before it was ready.\nIts log:\n${log()}`);
     }
     // Ready once GET /api answers (it logs "is running at" just before); a refused connection fails fast.
     const res = await fetch(`${url}api`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(2000) }).catch(() => undefined);
@@ -112,7 +88,7 @@ export async function startJupyterServer(gateway: Gateway, options: JupyterServe
     if (res?.status === 200) break;
     if (Date.now() > deadline) {
       await server.stop();
-      throw new Error(`Jupyter Server (${args.join(' ')}) did not log "is running at" and answer GET /api within ${readyTimeoutMs} ms.\nIts log:\n${log}`);
+      throw new Error(`Jupyter Server (${args.join(' ')}) did not log "is running at" and answer GET /api within ${readyTimeoutMs} ms.\nIts log:\n${log()}`);
     }
     await sleep(100);
   }

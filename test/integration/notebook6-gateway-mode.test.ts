@@ -4,19 +4,18 @@
  * runs in the notebook's folder, and a client talking to the Notebook server (never to our gateway)
  * executes in it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { freePort } from '../helpers/processes.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { api, guardSuite, shutdownTest, sleep, startGateway, waitUntil, type Gateway } from '../helpers/gateway.ts';
+import { api, guardSuite, shutdownTest, startGateway, waitUntil, type Gateway } from '../helpers/gateway.ts';
 import { execute, KernelClient } from '../helpers/kernel-ws.ts';
+import { freePort, spawnLogged, type LoggedProcess } from '../helpers/processes.ts';
 
 const test = suite('gateway mode: classic Notebook 6 --gateway-url → our gateway, from its own folder');
 let gw: Gateway;
-let notebook: { proc: ChildProcess; url: string; token: string; root: string; log: () => string } | undefined;
+let notebook: { proc: LoggedProcess; url: string; token: string; root: string; log: () => string } | undefined;
 
 guardSuite(
   test,
@@ -31,19 +30,17 @@ guardSuite(
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('JUPYTER_') && !k.startsWith('KG_')) env[k] = v;
     Object.assign(env, { JUPYTER_RUNTIME_DIR: dirs.runtime, JUPYTER_DATA_DIR: dirs.data, JUPYTER_CONFIG_DIR: dirs.config, PYTHONUNBUFFERED: '1' });
-    const proc = spawn(
-      '/usr/bin/python3',
-      ['-m', 'notebook', '--allow-root', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0',
+    const proc = spawnLogged({
+      command: ['/usr/bin/python3', '-m', 'notebook', '--allow-root', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0',
         `--NotebookApp.token=${token}`, `--gateway-url=${gw.url.replace(/\/$/, '')}`, `--GatewayClient.auth_token=${gw.token}`],
-      { cwd: dirs.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let log = '';
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d));
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-    notebook = { proc, url: `http://127.0.0.1:${port}/`, token, root, log: () => log };
+      cwd: dirs.cwd,
+      env,
+    });
+    const log = () => proc.stdout() + proc.stderr();
+    notebook = { proc, url: `http://127.0.0.1:${port}/`, token, root, log };
     await waitUntil(
       async () => {
-        if (proc.exitCode !== null) throw new Error(`the Notebook server exited: ${log}`);
+        if (proc.exit) throw new Error(`the Notebook server exited: ${log()}`);
         const res = await fetch(`${notebook!.url}api`, { headers: { Authorization: `token ${token}` } }).catch(() => undefined);
         return res?.status === 200;
       },
@@ -54,9 +51,7 @@ guardSuite(
   },
   async () => {
     if (notebook) {
-      notebook.proc.kill('SIGTERM');
-      await Promise.race([new Promise((r) => notebook!.proc.once('exit', r)), sleep(5000)]);
-      notebook.proc.kill('SIGKILL');
+      await notebook.proc.stop(5000);
       rmSync(notebook.root, { recursive: true, force: true });
     }
   },
