@@ -1,10 +1,14 @@
 /**
  * The kernel_info handshake after every process start: the gateway asks kernel_info every half
  * second until the kernel has replied AND the gateway's iopub subscription has seen the kernel's
- * status for one of those requests. Only then is the kernel ready, so no client request can run
- * before the subscription that carries its output is live (ZeroMQ's slow-joiner window).
+ * status for one of those requests, and the stdin socket has finished its ZeroMQ handshake with the
+ * kernel. Only then is the kernel ready, so no client request can run before the subscription that
+ * carries its output is live (ZeroMQ's slow-joiner window), and no input request is sent to a stdin
+ * connection the kernel does not know yet (its ROUTER would drop it, and the cell would wait forever).
  */
 const PROBE_INTERVAL_MS = 500;
+/** Where the stdin handshake cannot be observed (or the kernel has no stdin), how long after the reply to stop waiting for it. */
+const STDIN_GRACE_MS = 2000;
 
 export interface HandshakeOptions {
   /** Send one kernel_info_request. */
@@ -18,8 +22,10 @@ export interface HandshakeOptions {
 export class Handshake {
   #replied = false;
   #iopubSeen = false;
+  #stdinConnected = false;
   #finished = false;
   readonly #timer: NodeJS.Timeout;
+  #stdinGrace: NodeJS.Timeout | undefined;
   readonly #deadline: NodeJS.Timeout | undefined;
   readonly #done: (timedOut: boolean) => void;
 
@@ -33,19 +39,31 @@ export class Handshake {
   /** A kernel_info_reply to one of our probes arrived. */
   replied(): void {
     this.#replied = true;
-    if (this.#iopubSeen) this.#finish(false);
+    this.#stdinGrace ??= setTimeout(() => this.stdinConnected(), STDIN_GRACE_MS);
+    this.#check();
   }
 
   /** Our subscription received iopub traffic caused by one of our probes. */
   iopubSeen(): void {
     this.#iopubSeen = true;
-    if (this.#replied) this.#finish(false);
+    this.#check();
+  }
+
+  /** The gateway's stdin socket finished its ZeroMQ handshake with the kernel. */
+  stdinConnected(): void {
+    this.#stdinConnected = true;
+    this.#check();
   }
 
   stop(): void {
     this.#finished = true;
     clearInterval(this.#timer);
     clearTimeout(this.#deadline);
+    clearTimeout(this.#stdinGrace);
+  }
+
+  #check(): void {
+    if (this.#replied && this.#iopubSeen && this.#stdinConnected) this.#finish(false);
   }
 
   #finish(timedOut: boolean): void {

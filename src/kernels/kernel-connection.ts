@@ -21,6 +21,8 @@ export interface KernelConnectionOptions {
   onIopub: (message: KernelMessage, parent: MessageHeader | undefined) => void;
   /** Replies to the gateway's own requests (kernel_info probes, interrupt, shutdown). */
   onOwnReply: (message: KernelMessage) => void;
+  /** The current process's stdin socket is connected (see KernelSockets). */
+  onStdinConnected: () => void;
 }
 
 export class KernelConnection {
@@ -69,6 +71,9 @@ export class KernelConnection {
         onMessage: (channel, frames) => this.#onMessage(channel, frames),
         onError: (channel, error) => this.#options.log.error(`kernel ${this.#options.kernelId}: ${channel} socket error: ${error.message}`),
         next: (channel) => this.#router.next(channel, this.#signer, generation),
+        onStdinConnected: () => {
+          if (generation === this.#generation) this.#options.onStdinConnected();
+        },
       });
       for (const channel of REQUEST_CHANNELS) this.#sockets.kick(channel);
     };

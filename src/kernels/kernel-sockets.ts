@@ -21,6 +21,8 @@ export interface KernelSocketsOptions {
   /** Every multipart message from any of the four sockets. */
   onMessage: (channel: KernelChannel, frames: Buffer[]) => void;
   onError: (channel: KernelChannel, error: Error) => void;
+  /** The stdin socket finished its ZeroMQ handshake with the kernel (not reported under Deno). */
+  onStdinConnected: () => void;
   /** The next signed frames to send on a channel, or undefined when there is nothing (or it must wait). */
   next: (channel: RequestChannel) => Buffer[] | undefined;
 }
@@ -79,6 +81,8 @@ export class KernelSockets {
       return socket;
     };
     this.#dealers = { shell: dealer('shell'), control: dealer('control'), stdin: dealer('stdin') };
+    // The kernel's stdin ROUTER drops an input_request for a peer it has not met: readiness waits for this.
+    if (!IS_DENO) this.#dealers.stdin.events.on('handshake', () => options.onStdinConnected());
     void receiveLoop(this.#iopub, (frames) => onMessage('iopub', frames), (e) => onError('iopub', e));
     for (const channel of ['shell', 'control', 'stdin'] as const) {
       void receiveLoop(this.#dealers[channel], (frames) => onMessage(channel, frames), (e) => onError(channel, e));

@@ -75,6 +75,7 @@ export class Kernel {
       onOwnReply: (message) => {
         if (message.header.msg_type === 'kernel_info_reply') this.#handshake?.replied();
       },
+      onStdinConnected: () => this.#handshake?.stdinConnected(),
     });
   }
 
