@@ -12,7 +12,7 @@ import { resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { configSearchPath } from './paths.ts';
 import { createLogger, errorMessage } from './log.ts';
 import type { Gateway } from './gateway.ts';
-import { isIoWorker as isJsKernelIoWorker } from './jskernel/io-worker-role.ts';
+import { runsAsIoWorker as runsAsJsKernelIoWorker } from './jskernel/io-worker-role.ts';
 
 /** The JavaScript kernel (and acorn, zeromq) is loaded only when this program runs as the kernel. */
 const loadJsKernel = () => import('./jskernel/main.ts');
@@ -170,11 +170,10 @@ export async function main(argv: string[]): Promise<void> {
 
 // The kernel's I/O worker thread may load this same bundle: there it starts the kernel's socket work
 // (main.ts does at load), not the command.
-if (isJsKernelIoWorker()) {
-  void loadJsKernel();
-} else {
-  main(process.argv.slice(2)).catch((err: unknown) => {
-    process.stderr.write(`kernelgateway: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
-    process.exit(1);
-  });
-}
+void (async () => {
+  if (await runsAsJsKernelIoWorker(process.argv.slice(2))) return void (await loadJsKernel());
+  await main(process.argv.slice(2));
+})().catch((err: unknown) => {
+  process.stderr.write(`kernelgateway: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,13 +1,31 @@
 /**
  * How the JavaScript kernel's socket worker thread is recognised (server.ts starts it). Kept apart
- * from the kernel, so that the gateway's entry can ask without loading the kernel and zeromq.
+ * from the kernel, so that the gateway's entry can ask without loading the kernel and zeromq, and
+ * without node:worker_threads: the gateway's own start never needs it.
  */
-import { isMainThread, workerData } from 'node:worker_threads';
 
 /** Marks the worker's workerData. */
 export const IO_ROLE = 'kernelgateway-jskernel-io';
 
+/** The worker's command line (process.argv after the script): it runs the `kernel` command's code. */
+export const ioWorkerArgv = (connectionFile: string): string[] => ['kernel', '-f', connectionFile];
+
+/** What isIoWorker reads of node:worker_threads. */
+export interface ThreadInfo {
+  isMainThread: boolean;
+  workerData: unknown;
+}
+
 /** True in the socket worker thread (where an entry script must not start anything else). */
-export function isIoWorker(): boolean {
-  return !isMainThread && (workerData as { role?: unknown } | undefined)?.role === IO_ROLE;
+export function isIoWorker(threads: ThreadInfo): boolean {
+  return !threads.isMainThread && (threads.workerData as { role?: unknown } | undefined)?.role === IO_ROLE;
+}
+
+/**
+ * isIoWorker for an entry script: only the `kernel` command can be the worker (ioWorkerArgv), so
+ * node:worker_threads is loaded to ask only then.
+ */
+export async function runsAsIoWorker(argv: readonly string[]): Promise<boolean> {
+  if (!argv.includes(ioWorkerArgv('')[0])) return false;
+  return isIoWorker(await import('node:worker_threads'));
 }

@@ -8,17 +8,15 @@
  * This module is also the entry of the kernel's socket worker thread (server.ts): importing it in
  * that worker starts the worker's work, and runKernel does nothing there. An entry script that runs
  * its own main() at load (the gateway's cli.ts, when bundled) should skip it when
- * isJsKernelIoWorker() is true.
+ * io-worker-role.ts's runsAsIoWorker() is true.
  */
 import { isMainThread } from 'node:worker_threads';
+import { ioWorkerArgv } from './io-worker-role.ts';
 import { Signer } from '../messaging/session.ts';
 import { JsKernel, runtimeName } from './kernel.ts';
-import { isIoWorker, kernelLogger, openWire, readConnectionFile, startIoWorkerIfAsked, type Wire } from './server.ts';
+import { kernelLogger, openWire, readConnectionFile, startIoWorkerIfAsked, type Wire } from './server.ts';
 
 startIoWorkerIfAsked();
-
-/** True in the kernel's socket worker thread. */
-export const isJsKernelIoWorker = isIoWorker;
 
 /** The connection file from `-f <file>`, `-f=<file>`, `--f=<file>` or `--connection-file <file>`. */
 export function connectionFileArg(argv: readonly string[]): string | undefined {
@@ -78,7 +76,7 @@ export async function runKernel(connectionFile: string): Promise<void> {
         void exit(1, 'the sockets failed');
       },
     },
-    { workerUrl: useWorker ? new URL(import.meta.url) : undefined, workerArgv: ['kernel', '-f', connectionFile], flags, log },
+    { workerUrl: useWorker ? new URL(import.meta.url) : undefined, workerArgv: ioWorkerArgv(connectionFile), flags, log },
   );
   // However the process ends, the socket worker must close its sockets first (zeromq aborts otherwise).
   process.on('exit', () => wire?.closeNow());

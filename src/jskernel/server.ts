@@ -11,14 +11,13 @@
  */
 import type { ConnectionInfo } from '../messaging/message.ts';
 import { readFileSync, writeSync } from 'node:fs';
-import { parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import * as zmq from 'zeromq';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.ts';
 import { parseSigned, Signer } from '../messaging/session.ts';
 import { receiveLoop, SocketWriter } from '../zmq/io.ts';
 import { IO_ROLE, isIoWorker } from './io-worker-role.ts';
 
-export { isIoWorker };
 
 export type InboundChannel = 'shell' | 'control' | 'stdin';
 export type OutboundChannel = 'shell' | 'control' | 'stdin' | 'iopub';
@@ -345,7 +344,7 @@ function isInterruptRequest(frames: Buffer[], signer: Signer): boolean {
 
 /** The socket worker's body. Call at module load; does nothing outside the worker. */
 export function startIoWorkerIfAsked(): void {
-  if (!isIoWorker() || !parentPort) return;
+  if (!isIoWorker({ isMainThread, workerData }) || !parentPort) return;
   const port = parentPort;
   const data = workerData as IoWorkerData;
   const flags = new Int32Array(data.flags);
