@@ -15,7 +15,8 @@
 // 3. @yao-pkg/pkg --sea makes each executable (Node's single-executable support + postject). pkg runs
 //    on the pinned Node 22 itself, so the SEA blob is made by the same Node version that reads it, and
 //    its cache of Node binaries (HOME/.pkg-cache/sea) is filled from the npm packages beforehand, so
-//    it downloads nothing.
+//    it downloads nothing. pkg's simple SEA mode makes no V8 code cache; for the platform the release
+//    is built on, the blob is made again with one (injectCodeCachedBlob).
 // 4. Each executable is checked (format, architecture, SEA fuse; run where this machine can run it),
 //    then archived with its addon and licences.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -35,6 +36,7 @@ const CACHE = join(ROOT, 'node_modules', '.cache', 'kernelgateway-release');
 const RUNTIME_LOCK = JSON.parse(readFileSync(join(ROOT, 'build', 'node-runtimes.json'), 'utf8'));
 const ZEROMQ_DIR = join(ROOT, 'node_modules', 'zeromq');
 const PKG_BIN = join(ROOT, 'node_modules', '@yao-pkg', 'pkg', 'lib-es5', 'bin.js');
+const POSTJECT_CLI = join(ROOT, 'node_modules', 'postject', 'dist', 'cli.js');
 // Node 22's NODE_MODULE_VERSION: an addon built for it is preferred when zeromq ships one.
 const NODE22_ABI = 127;
 
@@ -405,11 +407,35 @@ function readmeText(platform, addon, nodeVersion) {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Without a V8 code cache the executable compiles its whole script at every start (~15 ms of its
+ * start-up here). A code cache is valid only for the Node build that made it, on its own platform, so
+ * only the executable for the platform this release is built on gets one: its pinned Node makes the
+ * blob again with useCodeCache, and postject puts it in place of pkg's (the same injection pkg makes).
+ */
+function injectCodeCachedBlob(exe, platform, node, bundleFile, work) {
+  const config = join(work, 'sea-config.json');
+  const blob = join(work, 'sea-code-cache.blob');
+  writeFileSync(config, JSON.stringify({ main: bundleFile, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  const quiet = { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] };
+  const made = spawnSync(node, ['--experimental-sea-config', config], quiet);
+  if (made.status !== 0 || !existsSync(blob)) fail(`${platform}: making the code-cached SEA blob failed (exit ${made.status}):\n${made.stdout}${made.stderr}`);
+  const macho = PLATFORMS[platform].os === 'darwin' ? ['--macho-segment-name', 'NODE_SEA'] : [];
+  // postject's LIEF prints harmless warnings about ELF section names: shown only if it fails.
+  const injected = spawnSync(process.execPath, [POSTJECT_CLI, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE, '--overwrite', ...macho], quiet);
+  if (injected.status !== 0) fail(`${platform}: postject failed (exit ${injected.status}):\n${injected.stdout}${injected.stderr}`);
+  const size = statSync(blob).size;
+  rmSync(blob);
+  rmSync(config);
+  return size;
+}
+
 async function main() {
   const { platforms, out } = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const nodeVersion = runtimeVersions();
   if (!existsSync(PKG_BIN)) fail('@yao-pkg/pkg is not installed: run npm ci');
+  if (!existsSync(POSTJECT_CLI)) fail('postject is not installed: run npm ci');
   log(`kernelgateway ${VERSION}, Node ${nodeVersion}, platforms ${platforms.join(', ')}`);
 
   // Runtimes: the targets', plus the host's to run pkg on.
@@ -465,6 +491,7 @@ async function main() {
     const pkgOutput = `${pkgRun.stdout}${pkgRun.stderr}`;
     if (/Downloading/i.test(pkgOutput)) fail(`pkg tried to download for ${platform}:\n${pkgOutput}`);
     if (pkgRun.status !== 0 || !existsSync(exe)) fail(`pkg failed for ${platform} (exit ${pkgRun.status}):\n${pkgOutput}`);
+    const codeCache = platform === host ? `, V8 code cache (${(injectCodeCachedBlob(exe, platform, binaries[host], bundleFile, work) / 1e3).toFixed(0)} kB blob)` : ', no V8 code cache (built on another platform)';
 
     // The addon, in zeromq's own layout, with a manifest naming only it.
     const addon = pickAddon(platform);
@@ -480,7 +507,7 @@ async function main() {
     } catch (err) {
       fail(`${platform}: ${err.message}`);
     }
-    log(`${platform}: ${description}; addon ${addon.rel.replace(/\\/g, '/')} (ABI ${addon.abi}); ` +
+    log(`${platform}: ${description}${codeCache}; addon ${addon.rel.replace(/\\/g, '/')} (ABI ${addon.abi}); ` +
       (ran.skipped ? `--version not run here (${ran.skipped})` : `--version → ${ran.output}`));
 
     // The archive: one top folder holding the executable, the addon, licences and a short README.
