@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { childPids, freePorts, processRunning, sleep, spawnGateway } from '../test/helpers/processes.ts';
 import type { ConnectionInfo } from './connections.ts';
 
-export { procStatusKb, resetPeakRss } from '../test/helpers/processes.ts';
+export { cpuSeconds, procStatusKb, resetPeakRss } from '../test/helpers/processes.ts';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -207,13 +207,6 @@ function cmdline(pid: number): string {
 /** A live kernel process; the command line seen at its start guards against a reused pid. */
 function isAlive(pid: number, command: string): boolean {
   return command !== '' && cmdline(pid) === command && processRunning(pid);
-}
-
-/** utime + stime of a process, in seconds (clock ticks of 10 ms). */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** REST calls with the token header and a timeout. */

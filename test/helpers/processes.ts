@@ -130,6 +130,13 @@ export function childPids(pid: number): number[] {
     .map(Number);
 }
 
+/** utime + stime of a process, in seconds (clock ticks of 10 ms); throws when it is gone. */
+export function cpuSeconds(pid: number): number {
+  const fields = stat(pid);
+  if (!fields) throw new Error(`process ${pid} is gone: no CPU time to read`);
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** A figure from /proc/<pid>/status in kB, e.g. VmHWM (peak RSS) or VmRSS. */
 export function procStatusKb(pid: number, field: string): number | undefined {
   try {
