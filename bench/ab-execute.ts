@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectConnection, WsConnection, type KernelConnection } from './connections.ts';
-import { executeContent, ready, until } from './cells.ts';
+import { executeOnce, ready } from './cells.ts';
+import { mean, percentile, rotate } from './figures.ts';
 import { launchGateway, launchKernel, rest, type Gateway } from './processes.ts';
 
 const args = process.argv.slice(2);
@@ -22,22 +23,6 @@ if (!A || !B) throw new Error('usage: node out/bench/ab-execute.js --a <checkout
 const EXECUTES = Number(arg('--executes') ?? 2000);
 const BLOCK = 100;
 const TOKEN = 'ab';
-
-function executeOnce(connection: KernelConnection): Promise<number> {
-  const request = connection.prepare('execute_request', executeContent('pass'));
-  let reply = false;
-  let idle = false;
-  return until(() => `${connection.label}: execute`, 10_000, [connection], (done) => {
-    const off = connection.listen(request.msgId, (message) => {
-      if (message.channel === 'shell' && message.msgType === 'execute_reply') reply = true;
-      else if (message.channel === 'iopub' && message.msgType === 'status' && message.content().execution_state === 'idle') idle = true;
-      if (reply && idle) done(performance.now() - start);
-    });
-    const start = performance.now();
-    void connection.send(request);
-    return off;
-  });
-}
 
 async function viaGateway(label: string, gateway: Gateway): Promise<WsConnection> {
   const response = await rest(gateway, TOKEN, 'POST', 'api/kernels', { name: 'python3' });
@@ -58,11 +43,9 @@ try {
   for (const c of subjects) for (let i = 0; i < 50; i++) await executeOnce(c);
   const samples = new Map<KernelConnection, number[]>(subjects.map((c) => [c, []]));
   for (let block = 0; block * BLOCK < EXECUTES; block++) {
-    const order = [...subjects.slice(block % 3), ...subjects.slice(0, block % 3)];
-    for (const c of order) for (let i = 0; i < BLOCK; i++) samples.get(c)!.push(await executeOnce(c));
+    for (const c of rotate(subjects, block)) for (let i = 0; i < BLOCK; i++) samples.get(c)!.push(await executeOnce(c));
   }
-  const p50 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const p50 = (xs: number[]) => percentile([...xs].sort((x, y) => x - y), 50);
   const base = samples.get(direct)!;
   for (const [c, xs] of samples) {
     console.log(`${c.label.padEnd(7)} p50 ${p50(xs).toFixed(3)} ms (${(p50(xs) / p50(base)).toFixed(2)}x, +${(p50(xs) - p50(base)).toFixed(3)} ms)  mean ${mean(xs).toFixed(3)} ms`);

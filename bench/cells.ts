@@ -66,6 +66,33 @@ export function runCell(connection: KernelConnection, code: string, timeoutMs = 
   });
 }
 
+/** One execute, timed from send until both execute_reply and the iopub idle for it arrived (ms). */
+export function executeOnce(connection: KernelConnection, code = 'pass', timeoutMs = 10_000): Promise<number> {
+  const request = connection.prepare('execute_request', executeContent(code));
+  let reply = false;
+  let idle = false;
+  return until(
+    () => `${connection.label}: execute ${request.msgId} (execute_reply ${reply ? 'arrived' : 'missing'}, idle ${idle ? 'arrived' : 'missing'})`,
+    timeoutMs,
+    [connection],
+    (done, fail) => {
+      const off = connection.listen(request.msgId, (message) => {
+        if (message.channel === 'shell' && message.msgType === 'execute_reply') {
+          const status = message.content().status;
+          if (status !== 'ok') return fail(new Error(`${connection.label}: execute_reply status ${String(status)}`));
+          reply = true;
+        } else if (message.channel === 'iopub' && message.msgType === 'status' && message.content().execution_state === 'idle') {
+          idle = true;
+        }
+        if (reply && idle) done(performance.now() - start);
+      });
+      const start = performance.now();
+      connection.send(request).catch(fail);
+      return off;
+    },
+  );
+}
+
 /** Sends kernel_info_request until one gets both its reply and an iopub message (kernel starting; ZeroMQ slow joiner). */
 export async function ready(connection: KernelConnection, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -13,6 +13,7 @@ import type { ConnectionInfo } from '../src/messaging/message.ts';
 import type { FloodMode, FloodOrder } from './flood-client.ts';
 import { cpuSeconds, launchKernel, rest, type Gateway } from './processes.ts';
 import type { Row } from './table.ts';
+import { rotate } from './figures.ts';
 
 export const FLOOD_KERNEL = 'flood';
 
@@ -132,7 +133,6 @@ function messagesFor(quick: boolean, clients: number, size: number): number {
 
 const sizeLabel = (size: number) => (size >= 1024 ? `${size / 1024} KB` : `${size} B`);
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-const rotate = <T>(items: readonly T[], by: number): T[] => [...items.slice(by % items.length), ...items.slice(0, by % items.length)];
 
 interface RunResult {
   seconds: number;

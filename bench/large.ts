@@ -10,6 +10,7 @@ import { executeContent, ready, until } from './cells.ts';
 import { DirectConnection, WsConnection, type KernelConnection } from './connections.ts';
 import { launchKernel, procStatusKb, resetPeakRss, rest, type Gateway } from './processes.ts';
 import type { Row } from './table.ts';
+import { rotate } from './figures.ts';
 
 export interface LargeContext {
   dir: string;
@@ -68,7 +69,6 @@ function runLarge(connection: KernelConnection, workload: Workload): Promise<num
 }
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-const rotate = <T>(items: readonly T[], by: number): T[] => [...items.slice(by % items.length), ...items.slice(0, by % items.length)];
 const mbOf = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);
 
 export interface LargeResult {

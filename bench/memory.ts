@@ -20,13 +20,15 @@ export interface MemoryLine {
 }
 
 /** Peak and after of one workload: VmHWM reset before it, RSS read `settleMs` after. */
-export async function around<T>(gateway: Gateway | undefined, label: string, lines: MemoryLine[], work: () => Promise<T>, settleMs = 2000): Promise<T> {
+export async function around<T>(gateway: Gateway | undefined, label: string, lines: MemoryLine[], work: () => Promise<T>, settleMs = 2000, afterGoalMb?: number): Promise<T> {
   const reset = gateway ? resetPeakRss(gateway.pid) : false;
   const result = await work();
   if (gateway) {
     if (reset) lines.push({ label: `${label}: peak`, mb: rssMb(gateway.pid, 'VmHWM') });
     await sleep(settleMs);
-    lines.push({ label: `${label}: after (${settleMs / 1000} s idle)`, mb: rssMb(gateway.pid) });
+    const mb = rssMb(gateway.pid);
+    const goal = afterGoalMb === undefined ? {} : { goal: `<= ${afterGoalMb}`, met: mb !== undefined && mb <= afterGoalMb };
+    lines.push({ label: `${label}: after (${settleMs / 1000} s idle)`, mb, ...goal });
   }
   return result;
 }

@@ -22,6 +22,8 @@ import { assignedSource, requestAssignment } from '../src/notebook-http/language
 import { requestJson } from '../src/notebook-http/request.ts';
 import { DirectConnection, type KernelConnection } from './connections.ts';
 import { launchGateway, launchKernel, type DirectKernel, type Gateway } from './processes.ts';
+import { executeContent } from './cells.ts';
+import { percentile } from './figures.ts';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
@@ -40,10 +42,6 @@ const problems: string[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // Direct ZeroMQ
-
-function executeContent(code: string) {
-  return { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true };
-}
 
 /** One execute: resolves with its stdout once both its execute_reply (status ok) and its idle status arrived. */
 function execute(connection: KernelConnection, code: string): Promise<string> {
@@ -155,10 +153,6 @@ async function measure(label: string, clients: number, total: number, one: (clie
   );
   sample.seconds += (performance.now() - started) / 1000;
   sample.requests += perClient * clients;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 interface Figures {

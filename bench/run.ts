@@ -20,9 +20,10 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DirectConnection, WsConnection, type KernelConnection } from './connections.ts';
 import { launchGateway, launchKernel, rest, type Gateway } from './processes.ts';
-import { executeContent, ready, runCell, until } from './cells.ts';
+import { executeContent, executeOnce, ready, runCell, until } from './cells.ts';
+import { mean, median, percentile, rotate } from './figures.ts';
 import { printTable, type Row } from './table.ts';
-import { floodBenchmark, writeFloodKernelspec } from './flood.ts';
+import { floodBenchmark, writeFloodKernelspec, type FloodContext } from './flood.ts';
 import { LARGE_WORKLOADS, largeOutputs } from './large.ts';
 import { around, idleKernels, printMemory, rssMb, type MemoryLine } from './memory.ts';
 
@@ -63,7 +64,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // out/bench/run
 /** Where the gateway under test comes from (this repository unless --gateway-root). */
 const GATEWAY_ROOT = gatewayRootAt >= 0 ? args[gatewayRootAt + 1] : ROOT;
 
-const EXECUTE_TIMEOUT_MS = 10_000;
 const STALL_MS = 30_000; // no message at all for this long during a flood = stall
 const floodTimeoutMs = (messages: number) => 60_000 + messages * 10;
 
@@ -119,32 +119,6 @@ async function unlimitKernelPub(connection: KernelConnection): Promise<boolean> 
   return false;
 }
 
-/** One execute, timed from send until both execute_reply and the iopub idle for it arrived (ms). */
-function executeOnce(connection: KernelConnection, code = 'pass'): Promise<number> {
-  const request = connection.prepare('execute_request', executeContent(code));
-  let reply = false;
-  let idle = false;
-  return until(
-    () => `${connection.label}: execute ${request.msgId} (execute_reply ${reply ? 'arrived' : 'missing'}, idle ${idle ? 'arrived' : 'missing'})`,
-    EXECUTE_TIMEOUT_MS,
-    [connection],
-    (done, fail) => {
-      const off = connection.listen(request.msgId, (message) => {
-        if (message.channel === 'shell' && message.msgType === 'execute_reply') {
-          const status = message.content().status;
-          if (status !== 'ok') return fail(new Error(`${connection.label}: execute_reply status ${String(status)}`));
-          reply = true;
-        } else if (message.channel === 'iopub' && message.msgType === 'status' && message.content().execution_state === 'idle') {
-          idle = true;
-        }
-        if (reply && idle) done(performance.now() - start);
-      });
-      const start = performance.now();
-      connection.send(request).catch(fail);
-      return off;
-    },
-  );
-}
 
 interface FloodResult {
   seconds: number;
@@ -255,11 +229,6 @@ function checkFlood(what: string, result: FloodResult, messages: number, direct:
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 
 // ---------------------------------------------------------------------------------------------
@@ -282,11 +251,6 @@ async function cleanUp(): Promise<void> {
 }
 
 /** Rotates the order per block so no side always runs first (or right after a busy neighbour). */
-function rotate<T>(items: readonly T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
 /** What every section of the run shares. */
 interface Run {
   dir: string;
@@ -361,7 +325,7 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     rows.push(...flood.rows);
     lines.push(...flood.summary);
     if (gateway && process.platform === 'linux' && !GATEWAY_ENV.GLIBC_TUNABLES) {
-      const tuned = await timed(`flood again, gateway with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES}`, () => floodOnTunedGateway(run, jupyterPath, memory));
+      const tuned = await timed(`flood again, gateway with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES}`, () => floodOnTunedGateway(run, jupyterPath, memory, cleanup));
       rows.push(...tuned.rows.map((row) => ({ ...row, label: `${row.label} *` })));
       lines.push(`* on a second gateway started with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES} (64 KB only, ${QUICK ? 1 : 3} round(s)): memory given back, for more CPU per message`);
     }
@@ -394,17 +358,12 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
 }
 
 /** The flood's 64 KB workloads on a second gateway started with GIVE_BACK_TUNABLES; its RSS goes into `memory`. */
-async function floodOnTunedGateway({ dir }: Run, jupyterPath: string, memory: MemoryLine[]): Promise<{ rows: Row[] }> {
+async function floodOnTunedGateway({ dir }: Run, jupyterPath: string, memory: MemoryLine[], cleanup: FloodContext['cleanup']): Promise<{ rows: Row[] }> {
   const env = { ...process.env, ...GATEWAY_ENV, GLIBC_TUNABLES: GIVE_BACK_TUNABLES, JUPYTER_PATH: jupyterPath };
   const tuned = await launchGateway(GATEWAY_ROOT, dir, TOKEN, 30_000, { env, nodeOptions: GATEWAY_NODE_OPTIONS, name: 'gateway-glibc-tunables' });
   try {
-    const label = 'flood 64 KB, gateway with GLIBC_TUNABLES';
-    const flood = await around(tuned, label, memory, () =>
-      floodBenchmark({ root: ROOT, dir, quick: QUICK, clients: FLOOD_CLIENTS, sizes: [65536], gateway: tuned, token: TOKEN, log, problem, cleanup: (what, step) => cleanups.push({ what, run: step }) }),
-    );
-    const after = memory[memory.length - 1];
-    if (after?.label.startsWith(label)) Object.assign(after, { goal: '<= 90', met: after.mb !== undefined && after.mb <= 90 });
-    return flood;
+    const flood = () => floodBenchmark({ root: ROOT, dir, quick: QUICK, clients: FLOOD_CLIENTS, sizes: [65536], gateway: tuned, token: TOKEN, log, problem, cleanup });
+    return await around(tuned, 'flood 64 KB, gateway with GLIBC_TUNABLES', memory, flood, 2000, 90);
   } finally {
     const forced = await tuned.stop(15_000);
     if (forced) problem(`SHUTDOWN (gateway with GLIBC_TUNABLES): ${forced}`);

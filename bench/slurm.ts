@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { executeContent, ready, runCell, until } from './cells.ts';
 import { WsConnection, type KernelConnection } from './connections.ts';
+import { median, percentile, rotate } from './figures.ts';
 import { launchGateway, PYTHON, rest, type Gateway } from './processes.ts';
 
 const QUICK = process.argv.includes('--quick');
@@ -118,9 +119,6 @@ function launcherOf(jobId: string): number | undefined {
   return undefined;
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
-const rotate = <T>(items: T[], by: number) => [...items.slice(by % items.length), ...items.slice(0, by % items.length)];
 
 interface Subject {
   kind: Kind;
