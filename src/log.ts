@@ -96,8 +96,8 @@ export function createLogger(
     }
   }
 
+  /** A line at a level that is on (the caller checked). */
   function write(at: LogLevel, message: string, fields: LogFields): void {
-    if (rank[at] < rank[shared.level]) return;
     // DEBUG is asked for to see everything; it is never collapsed.
     if (at === 'DEBUG') return emit(at, message, fields);
     const key = `${at}:${shapeOf(message)}`;

@@ -7,8 +7,11 @@
 /** Marks the worker's workerData. */
 export const IO_ROLE = 'kernelgateway-jskernel-io';
 
-/** The worker's command line (process.argv after the script): it runs the `kernel` command's code. */
-export const ioWorkerArgv = (connectionFile: string): string[] => ['kernel', '-f', connectionFile];
+/** The command the worker's command line names: the worker runs the `kernel` command's code. */
+const IO_WORKER_COMMAND = 'kernel';
+
+/** The worker's command line (process.argv after the script). */
+export const ioWorkerArgv = (connectionFile: string): string[] => [IO_WORKER_COMMAND, '-f', connectionFile];
 
 /** What isIoWorker reads of node:worker_threads. */
 export interface ThreadInfo {
@@ -26,6 +29,6 @@ export function isIoWorker(threads: ThreadInfo): boolean {
  * node:worker_threads is loaded to ask only then.
  */
 export async function runsAsIoWorker(argv: readonly string[]): Promise<boolean> {
-  if (!argv.includes(ioWorkerArgv('')[0])) return false;
+  if (!argv.includes(IO_WORKER_COMMAND)) return false;
   return isIoWorker(await import('node:worker_threads'));
 }

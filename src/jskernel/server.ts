@@ -18,7 +18,6 @@ import { parseSigned, Signer } from '../messaging/session.ts';
 import { receiveLoop, SocketWriter } from '../zmq/io.ts';
 import { IO_ROLE, isIoWorker } from './io-worker-role.ts';
 
-
 export type InboundChannel = 'shell' | 'control' | 'stdin';
 export type OutboundChannel = 'shell' | 'control' | 'stdin' | 'iopub';
 

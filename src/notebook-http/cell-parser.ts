@@ -10,8 +10,6 @@ import { commentPrefixFor, notebookLanguage } from './language.ts';
 import { parseSwaggerNotebook } from './swagger-parser.ts';
 import type { CellParserName } from './parser-names.ts';
 
-export { CELL_PARSER_NAMES, cellParserByName, type CellParserName } from './parser-names.ts';
-
 export interface ParseOptions {
   parser: CellParserName;
   /** Extra or replacement comment tokens by language name (NotebookHTTPPersonality.comment_prefix). */

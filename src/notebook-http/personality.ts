@@ -20,7 +20,8 @@ import { HttpError, sendError, unauthorized } from '../http/errors.ts';
 import { loadNotebook as loadNotebookFile, type NotebookDocument } from '../kernels/notebook.ts';
 import type { Logger } from '../log.ts';
 import type { ApiDefinition, Endpoint, HttpVerb } from './api-definition.ts';
-import { parseApiDefinition, type CellParserName } from './cell-parser.ts';
+import { parseApiDefinition } from './cell-parser.ts';
+import type { CellParserName } from './parser-names.ts';
 import { assignedSource, notebookLanguage, requestAssignment } from './language.ts';
 import { KernelPool, type PoolOutcome, type PoolStats } from './pool.ts';
 import type { KernelSourceFactory, PoolKernel } from './pool-kernel.ts';
@@ -333,7 +334,6 @@ class NotebookHttp implements NotebookHttpPersonality {
     sendNotebookResponse(res, finishResponse(response, method, ifNoneMatch), method, this.#cors);
   }
 
-  /** A JSON error in the gateway's shape ({reason, message}). */
   /** An error answer (http/errors.ts), with the CORS headers unless `cors` is false. */
   #sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, cors = true): void {
     sendError(res, new HttpError(status, message, undefined, { ...(cors ? this.#cors : {}), ...headers }));
