@@ -7,7 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep, type Gateway } from './gateway.ts';
+import type { Kernel, KernelMessage } from '@jupyterlab/services';
+import { sleep, withTimeout, type Gateway } from './gateway.ts';
 import { freePort, spawnLogged } from './processes.ts';
 
 const JUPYTER_PYTHON = '/usr/bin/python3';
@@ -93,4 +94,17 @@ export async function startJupyterServer(gateway: Gateway, options: JupyterServe
     await sleep(100);
   }
   return server;
+}
+
+/**
+ * The kernel's info through Jupyter Server, asked for once the client is connected. Jupyter Server
+ * 1.23 can lose the kernel_info_request JupyterLab's client sends the moment its WebSocket opens:
+ * on_open only schedules the connection to the gateway, and a message arriving before that has begun
+ * waits on a future that never completes (jupyter_server/gateway/handlers.py). A request sent later
+ * waits for the connection instead, so what is checked is the path through both servers.
+ */
+export async function kernelInfoThroughServer(kernel: Kernel.IKernelConnection, timeoutMs: number): Promise<KernelMessage.IInfoReply & { status: string }> {
+  const reply = await withTimeout(kernel.requestKernelInfo(), timeoutMs, 'kernel_info_reply through Jupyter Server');
+  if (!reply) throw new Error('no kernel_info_reply: the kernel connection was disposed');
+  return reply.content as KernelMessage.IInfoReply & { status: string };
 }

@@ -27,7 +27,7 @@ import {
   withTimeout,
   type Gateway,
 } from '../helpers/gateway.ts';
-import { startJupyterServer, type JupyterServer } from '../helpers/jupyter-server.ts';
+import { kernelInfoThroughServer, startJupyterServer, type JupyterServer } from '../helpers/jupyter-server.ts';
 import { stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 
 const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
@@ -245,7 +245,7 @@ withLogs('KernelManager.startNew({name: "python3"}) → the kernel runs on our g
   assert.ok(ours.includes(kernel.id), `kernel ${kernel.id} started via Jupyter Server is not in our gateway's GET /api/kernels: ${JSON.stringify(ours)}`);
   const k = kernel;
   await waitUntil(() => k.connectionStatus === 'connected', 20000, `the kernel WebSocket via Jupyter Server to connect (status ${k.connectionStatus}; attempts ${JSON.stringify(wsAttempts)})`);
-  const info = await withTimeout(k.info, 20000, 'kernel_info_reply via Jupyter Server');
+  const info = await kernelInfoThroughServer(k, 20000);
   assert.is(info.language_info.name, 'python');
   assert.is(info.status, 'ok');
 });

@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelManager, type Kernel, type KernelMessage, type ServerConnection } from '@jupyterlab/services';
 import { api, deleteKernel, guardSuite, kernelPid, startGateway, startKernel, waitUntil, withTimeout, type Gateway } from '../helpers/gateway.ts';
-import { startJupyterServer, type JupyterServer } from '../helpers/jupyter-server.ts';
+import { kernelInfoThroughServer, startJupyterServer, type JupyterServer } from '../helpers/jupyter-server.ts';
 import { jupyterLabSettings, quietJupyterLabConsole, restoreConsole, stopPollsAndDispose } from '../helpers/jupyterlab.ts';
 import { execute, executeContent, isReplyTo, isStatus, KernelClient, waitForKernelInfo, type ConnectOptions } from '../helpers/kernel-ws.ts';
 import { jobProcesses, jobRecord, requireSlurm, slurmModel, TRANSPORTS, waitJobEnded, writeSlurmSpec, type Transport } from '../helpers/slurm.ts';
@@ -76,7 +76,7 @@ test('Jupyter Server in gateway mode: startNew of a Slurm kernelspec runs the ke
   assert.is(record?.TimeLimit, '00:17:00', `KERNEL_SLURM_TIME=${SERVER_ENV.KERNEL_SLURM_TIME} in Jupyter Server's environment did not reach sbatch`);
   assert.is(record?.MinMemoryNode, '300M', `KERNEL_SLURM_MEM=${SERVER_ENV.KERNEL_SLURM_MEM} in Jupyter Server's environment did not reach sbatch`);
   await waitUntil(() => k().connectionStatus === 'connected', 30000, `the kernel WebSocket through Jupyter Server to connect (status ${k().connectionStatus})`);
-  const info = await withTimeout(k().info, 30000, 'kernel_info_reply through Jupyter Server');
+  const info = await kernelInfoThroughServer(k(), 30000);
   assert.is(info.language_info.name, 'python');
 });
 
