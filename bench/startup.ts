@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const home = join(dir, 'home');
     const env = { PATH: '/nonexistent', HOME: home, JUPYTER_RUNTIME_DIR: join(home, 'runtime') };
     const subjects: Subject[] = [];
-    if (existsSync(join(ROOT, 'dist', 'kernelgateway.js'))) {
+    if (existsSync(join(ROOT, 'dist', 'kernelgateway.cjs'))) {
       const cmd = [process.execPath, join(ROOT, 'bin', 'kernelgateway.js')];
       subjects.push({ label: `node bin/kernelgateway.js (Node ${process.version})`, node: process.execPath, cmd, env: { ...env, PATH: process.env.PATH }, bare: [], api: [], version: [] });
     } else {

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// The installed command: runs the bundle that `npm run build` writes.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// The installed command: runs the bundle that `npm run build` writes (see load-bundle.js).
+'use strict';
+const { compileBundle } = require('./load-bundle.js');
 
-const bundle = new URL('../dist/kernelgateway.js', import.meta.url);
+let bundle;
 try {
-  await import(bundle.href);
+  bundle = compileBundle();
 } catch (err) {
-  // Only a missing bundle gets the hint; a module missing inside it is a real error.
-  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || existsSync(fileURLToPath(bundle))) throw err;
-  process.stderr.write('kernelgateway: dist/kernelgateway.js is missing; run npm run build\n');
+  if (err?.code !== 'ENOENT') throw err;
+  process.stderr.write('kernelgateway: dist/kernelgateway.cjs is missing; run npm run build\n');
   process.exit(1);
 }
+bundle.run();

@@ -144,8 +144,8 @@ function prepareGatewayDir(
 
 /** Starts `node bin/kernelgateway.js --port 0 …` and waits for its "is available at" line. */
 export async function startGateway(opts: StartOptions = {}): Promise<Gateway> {
-  if (!existsSync(join(REPO_ROOT, 'dist', 'kernelgateway.js'))) {
-    throw new Error('dist/kernelgateway.js is missing: run `npm run build` first');
+  if (!existsSync(join(REPO_ROOT, 'dist', 'kernelgateway.cjs'))) {
+    throw new Error('dist/kernelgateway.cjs is missing: run `npm run build` first');
   }
   const { root, runtimeDir, jupyterPath, env } = prepareGatewayDir('kg-it-', opts);
 

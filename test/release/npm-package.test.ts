@@ -1,7 +1,8 @@
 /**
  * The npm package: `npm pack` (whose prepack builds dist/) gives a tarball holding bin/ and dist/ only;
  * `npm i -g --prefix <tmp> <tarball>` installs it with its dependencies from the registry, and the
- * installed `kernelgateway` command prints its version, serves GET /api and runs a kernel.
+ * installed `kernelgateway` command prints its version, starts from the code cache the build made, serves
+ * GET /api and runs a kernel.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -40,7 +41,7 @@ test('npm pack runs prepack (the build) and packs bin/ and dist/ only', () => {
   tarball = join(work, info[0].filename);
   if (!existsSync(tarball)) throw new Error(`no ${tarball}`);
   const paths = info[0].files.map((f) => f.path).sort();
-  for (const needed of ['bin/kernelgateway.js', 'dist/kernelgateway.js', 'package.json']) {
+  for (const needed of ['bin/kernelgateway.js', 'bin/load-bundle.js', 'bin/package.json', 'dist/kernelgateway.cjs', 'dist/kernelgateway.code-cache', 'package.json']) {
     if (!paths.includes(needed)) throw new Error(`the package lacks ${needed}: ${paths.join(', ')}`);
   }
   const stray = paths.filter((p) => !/^(bin|dist)\//.test(p) && !/^(package\.json|README\.md|LICENSE.*)$/i.test(p));
@@ -64,6 +65,13 @@ test('kernelgateway --version', () => {
   if (!prefix) throw new Error('not installed (an earlier step failed)');
   const out = run(join(prefix, 'bin', 'kernelgateway'), ['--version'], { cwd: work, env: { PATH: pathFor(), HOME: work } });
   if (!out.startsWith(`kernelgateway/${VERSION} `)) throw new Error(`--version printed ${JSON.stringify(out)}`);
+});
+
+test('the installed package starts from the code cache its build made (the same Node)', () => {
+  if (!prefix) throw new Error('not installed (an earlier step failed)');
+  const loader = join(prefix, 'lib', 'node_modules', 'kernelgateway', 'bin', 'load-bundle.js');
+  const out = run(process.execPath, ['-p', `require(${JSON.stringify(loader)}).compileBundle().cache`], { cwd: work, env: { PATH: pathFor(), HOME: work } });
+  if (out.trim() !== 'used') throw new Error(`the code cache was ${JSON.stringify(out.trim())}, not used`);
 });
 
 test('kernelgateway serves GET /api', async () => {
