@@ -19,6 +19,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { percentile } from './figures.ts';
 import { cpuSeconds, launchGateway, procStatusKb, rest, type Gateway } from './processes.ts';
 
 const args = process.argv.slice(2);
@@ -42,7 +43,6 @@ const problems: string[] = [];
 
 const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 const mb = (kb: number | undefined) => (kb === undefined ? '?' : `${(kb / 1024).toFixed(0)} MB`);
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 function call<T extends { type: string }>(worker: ChildProcess, message: object, answer: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -14,6 +14,13 @@ const BUNDLE = join(__dirname, '..', 'dist', 'kernelgateway.cjs');
 const CODE_CACHE = join(__dirname, '..', 'dist', 'kernelgateway.code-cache');
 const HASH_BYTES = 32;
 
+const sha256 = (source) => createHash('sha256').update(source).digest();
+
+/** The content of a cache file: the bundle's hash, then V8's data (made by build/warm-code-cache.mjs). */
+function codeCacheFile(source, v8Data) {
+  return Buffer.concat([sha256(source), v8Data]);
+}
+
 /** The cache's V8 data when it was made from the source hashed `sourceHash`, else undefined. */
 function cachedDataFor(sourceHash) {
   let file;
@@ -26,14 +33,12 @@ function cachedDataFor(sourceHash) {
 }
 
 /**
- * Compiles the bundle (throws ENOENT when it is missing). run() executes it as CommonJS would;
- * codeCache() gives the content of a cache file holding what has been compiled so far; cache says
- * whether the cache file was used, refused by V8 ('rejected') or absent or made from another bundle.
+ * Compiles the bundle (throws ENOENT when it is missing); run() executes it as CommonJS would. cache says
+ * whether the cache file was used, refused by V8 ('rejected'), or absent or made from another bundle.
  */
 function compileBundle() {
   const source = readFileSync(BUNDLE, 'utf8');
-  const sourceHash = createHash('sha256').update(source).digest();
-  const cachedData = cachedDataFor(sourceHash);
+  const cachedData = cachedDataFor(sha256(source));
   const script = new Script(Module.wrap(source), { filename: BUNDLE, cachedData });
   return {
     cache: cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used',
@@ -41,8 +46,7 @@ function compileBundle() {
       const module = { exports: {} };
       script.runInThisContext()(module.exports, Module.createRequire(BUNDLE), module, BUNDLE, dirname(BUNDLE));
     },
-    codeCache: () => Buffer.concat([sourceHash, script.createCachedData()]),
   };
 }
 
-module.exports = { BUNDLE, CODE_CACHE, compileBundle };
+module.exports = { BUNDLE, CODE_CACHE, codeCacheFile, compileBundle };

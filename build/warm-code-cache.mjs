@@ -1,17 +1,59 @@
-// Run by bundle.mjs in a child process: `node build/warm-code-cache.mjs <port>`. Starts the bundled gateway
-// in this process, the way bin/kernelgateway.js does, waits for its first answered GET /api and writes
-// the V8 code cache of everything compiled until then: the code a start runs, which is what a cache
-// made before running (top-level code only) would miss.
+// A V8 code cache made by a warm-up start: the bundled gateway is started once, in a child process, until
+// it answers its first GET /api, and what V8 compiled until then is saved. Such a cache holds the code
+// every start runs; one made without running (V8's default, and Node's SEA `useCodeCache`) holds only
+// top-level code. Used by bundle.mjs (the npm package) and release.mjs (the executable).
+//
+//   warmCodeCache({ node, bundle, out, execPath? }) runs `node build/warm-code-cache.mjs <bundle> <out>
+//   <port> [execPath]`, which compiles <bundle> as bin/load-bundle.js and the executable's main script
+//   do (Module.wrap, vm.Script), runs it as the gateway and writes the raw V8 cache to <out>. execPath
+//   stands in for process.execPath: the executable's bundle looks for its ZeroMQ addon beside it.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { BUNDLE, CODE_CACHE, compileBundle } from '../bin/load-bundle.js';
+import Module, { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
 
-const port = Number(process.argv[2]);
-const token = randomBytes(16).toString('hex');
+const SELF = fileURLToPath(import.meta.url);
 const GIVE_UP_MS = 30_000;
 
-function getApi() {
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer().on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Makes the cache with `node` (the Node that will read it). The child's environment has no KG_* or
+ * JUPYTER_* variables and an empty home and Jupyter config, so the builder's settings cannot make it
+ * start kernels or do anything but start and answer. Resolves to undefined, or to why it failed.
+ */
+export async function warmCodeCache({ node, bundle, out, execPath }) {
+  const home = mkdtempSync(join(tmpdir(), 'kg-code-cache-'));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(KG_|JUPYTER_)/.test(name)));
+  Object.assign(env, { HOME: home, JUPYTER_CONFIG_DIR: home, JUPYTER_DATA_DIR: home, JUPYTER_RUNTIME_DIR: join(home, 'runtime') });
+  try {
+    const args = [SELF, bundle, out, String(await freePort()), ...(execPath ? [execPath] : [])];
+    const child = spawn(node, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-2000)));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    return code === 0 ? undefined : `the warm-up exited with ${code}\n${stderr}`;
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+function getApi(port, token) {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path: '/api', headers: { Authorization: `token ${token}` }, agent: false }, (res) => {
       res.resume();
@@ -22,19 +64,26 @@ function getApi() {
   });
 }
 
-const bundle = compileBundle();
-process.env.KG_AUTH_TOKEN = token;
-process.argv = [process.execPath, BUNDLE, '--ip', '127.0.0.1', '--port', String(port), '--port-retries', '0', '--prespawn-count', '0', '--api', 'kernel_gateway.jupyter_websocket'];
-bundle.run();
-
-const started = Date.now();
-while ((await getApi()) !== 200) {
-  if (Date.now() - started > GIVE_UP_MS) {
-    process.stderr.write(`the gateway did not answer GET /api on port ${port} within ${GIVE_UP_MS / 1000} s\n`);
-    process.exit(1);
+/** The child: start the gateway in this process, wait for GET /api, write the cache. */
+async function warmUp([bundle, out, port, execPath]) {
+  const script = new Script(Module.wrap(readFileSync(bundle, 'utf8')), { filename: bundle });
+  const token = randomBytes(16).toString('hex');
+  process.env.KG_AUTH_TOKEN = token;
+  if (execPath) process.execPath = execPath;
+  process.argv = [process.execPath, bundle, '--ip', '127.0.0.1', '--port', port, '--port-retries', '0', '--prespawn-count', '0', '--api', 'kernel_gateway.jupyter_websocket'];
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
+  const started = Date.now();
+  while ((await getApi(port, token)) !== 200) {
+    if (Date.now() - started > GIVE_UP_MS) {
+      process.stderr.write(`the gateway did not answer GET /api on port ${port} within ${GIVE_UP_MS / 1000} s\n`);
+      process.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  writeFileSync(`${out}.tmp`, script.createCachedData());
+  renameSync(`${out}.tmp`, out);
+  process.exit(0);
 }
-writeFileSync(`${CODE_CACHE}.tmp`, bundle.codeCache());
-renameSync(`${CODE_CACHE}.tmp`, CODE_CACHE);
-process.exit(0);
+
+if (process.argv[1] === SELF) await warmUp(process.argv.slice(2));

@@ -15,7 +15,7 @@ import { REPO_ROOT } from './helpers/processes.ts';
 interface Loader {
   BUNDLE: string;
   CODE_CACHE: string;
-  compileBundle(): { cache: 'used' | 'rejected' | 'none'; run(): void; codeCache(): Buffer };
+  compileBundle(): { cache: 'used' | 'rejected' | 'none'; run(): void };
 }
 
 const copies: string[] = [];
