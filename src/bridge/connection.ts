@@ -203,7 +203,7 @@ export class ClientConnection {
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
       return false;
     }
-    this.#writer.send(chunks, bytes, binary, bytes >= BIG_MESSAGE_BYTES ? bigMessageWritten : undefined);
+    this.#writer.send(chunks, bytes, binary, bytes >= BIG_MESSAGE_BYTES ? () => bigMessageWritten(chunks, bytes) : undefined);
     return true;
   }
 

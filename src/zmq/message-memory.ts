@@ -3,9 +3,11 @@
  * memory libzmq allocated (zero-copy); it is freed only when V8 collects those Buffers, and V8 keeps
  * the pages its own heap grew to during a burst. Left alone, a 50 MB output stays until some later
  * collection (the next one may find two), and a burst's memory for minutes. So:
- *  - once a big message has been written to a client, a collection frees it before the next one
- *    arrives (a minor one is not enough: the memory pressure the message itself reports to V8 has
- *    usually made its Buffers old by then);
+ *  - once big messages have been written to the clients, a collection frees them (a minor one is not
+ *    enough: the memory pressure a message itself reports to V8 has usually made its Buffers old by
+ *    then). It comes as soon as 32 MB of them wait, so a 50 MB output is freed before the next one
+ *    arrives, else after 50 ms without another: each collection marks the whole heap (~15 ms of the
+ *    gateway's thread here), and a burst of ten 5 MB outputs had paid for ten of them on its way;
  *  - after heavy traffic, once the gateway is quiet, one more.
  * Both are V8's asynchronous (incremental) major collection, which does not stop the event loop.
  * Where no collection can be asked for (the runtime refuses --expose-gc), nothing happens.
@@ -13,8 +15,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** A message at least this big is collected for as soon as it is written. */
+/** A message at least this big is collected for once it is written. */
 export const BIG_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Big messages written and not yet collected for: this many bytes of them are collected at once. */
+const COLLECT_AT_BYTES = 32 * 1024 * 1024;
+/** Otherwise after this long without another big message (ms). */
+const BIG_QUIET_MS = 50;
 /** Traffic after which a collection is worth it. */
 const AFTER_BYTES = 16 * 1024 * 1024;
 /** How long the gateway must be quiet first (ms). */
@@ -27,6 +33,10 @@ let bytes = 0;
 let lastTraffic = 0;
 let timer: NodeJS.Timeout | undefined;
 let collectPending = false;
+let uncollectedBytes = 0;
+let bigQuiet: NodeJS.Timeout | undefined;
+/** Messages already counted: each client's write of the same encoded message reports it. */
+const counted = new WeakSet<object>();
 
 function findGc(): Gc | undefined {
   try {
@@ -40,12 +50,27 @@ function findGc(): Gc | undefined {
 }
 
 function collect(): void {
+  uncollectedBytes = 0;
+  clearTimeout(bigQuiet);
+  bigQuiet = undefined;
   if (gc === null) gc = findGc();
   gc?.({ type: 'major', execution: 'async' });
 }
 
-/** A big message was written to a client (one of perhaps several): collect once this turn is over. */
-export function bigMessageWritten(): void {
+/**
+ * `message` (its encoded chunks), `bytes` long, was written to a client, perhaps one of several: collect
+ * once this turn is over when enough waits, else once big messages stop coming for a moment.
+ */
+export function bigMessageWritten(message: object, bytes: number): void {
+  if (counted.has(message)) return;
+  counted.add(message);
+  uncollectedBytes += bytes;
+  if (uncollectedBytes < COLLECT_AT_BYTES) {
+    clearTimeout(bigQuiet);
+    bigQuiet = setTimeout(collect, BIG_QUIET_MS);
+    bigQuiet.unref();
+    return;
+  }
   if (collectPending) return;
   collectPending = true;
   setImmediate(() => {
