@@ -32,6 +32,17 @@ function cachedDataFor(sourceHash) {
   return file.length > HASH_BYTES && file.subarray(0, HASH_BYTES).equals(sourceHash) ? file.subarray(HASH_BYTES) : undefined;
 }
 
+/** `source` compiled as Node compiles a CommonJS module, with V8's `cachedData` when given. */
+function compileCommonJs(source, filename, cachedData) {
+  return new Script(Module.wrap(source), { filename, cachedData });
+}
+
+/** Runs a script from compileCommonJs as the module `filename`. */
+function runCommonJs(script, filename) {
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, Module.createRequire(filename), module, filename, dirname(filename));
+}
+
 /**
  * Compiles the bundle (throws ENOENT when it is missing); run() executes it as CommonJS would. cache says
  * whether the cache file was used, refused by V8 ('rejected'), or absent or made from another bundle.
@@ -39,14 +50,11 @@ function cachedDataFor(sourceHash) {
 function compileBundle() {
   const source = readFileSync(BUNDLE, 'utf8');
   const cachedData = cachedDataFor(sha256(source));
-  const script = new Script(Module.wrap(source), { filename: BUNDLE, cachedData });
+  const script = compileCommonJs(source, BUNDLE, cachedData);
   return {
     cache: cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used',
-    run() {
-      const module = { exports: {} };
-      script.runInThisContext()(module.exports, Module.createRequire(BUNDLE), module, BUNDLE, dirname(BUNDLE));
-    },
+    run: () => runCommonJs(script, BUNDLE),
   };
 }
 
-module.exports = { BUNDLE, CODE_CACHE, codeCacheFile, compileBundle };
+module.exports = { BUNDLE, CODE_CACHE, codeCacheFile, compileBundle, compileCommonJs, runCommonJs };

@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { warmCodeCache } from './warm-code-cache.mjs';
+import { codeCacheTaken, warmCodeCache } from './warm-code-cache.mjs';
 import { build } from 'esbuild';
 import { writeTarGz, writeZip } from './archive.mjs';
 
@@ -425,11 +425,8 @@ async function injectCodeCachedBlob(exe, platform, node, bundleFile, work) {
   const cache = join(work, 'kernelgateway.code-cache');
   const problem = await warmCodeCache({ node, bundle: bundleFile, out: cache, execPath: exe });
   if (problem) fail(`${platform}: the code cache's warm-up failed: ${problem}`);
-  // The executable's Node is this Node build: it must take the cache (it refuses one quietly).
-  const takes = "const { readFileSync } = require('node:fs'); const { wrap } = require('node:module');" +
-    "const s = new (require('node:vm').Script)(wrap(readFileSync(process.argv[1], 'utf8')), { cachedData: readFileSync(process.argv[2]) });" +
-    'process.exit(s.cachedDataRejected ? 1 : 0);';
-  if (spawnSync(node, ['-e', takes, bundleFile, cache]).status !== 0) fail(`${platform}: its Node refuses the code cache the warm-up made`);
+  // The executable's Node is this Node build: it must take the cache.
+  if (!codeCacheTaken({ node, bundle: bundleFile, cache })) fail(`${platform}: its Node refuses the code cache the warm-up made`);
   const config = join(work, 'sea-config.json');
   const blob = join(work, 'sea-code-cache.blob');
   // Copied beside the config and named relatively: the path given becomes the main script's file name in

@@ -5,20 +5,22 @@
 //
 //   warmCodeCache({ node, bundle, out, execPath? }) runs `node build/warm-code-cache.mjs <bundle> <out>
 //   <port> [execPath]`, which compiles <bundle> as bin/load-bundle.js and the executable's main script
-//   do (Module.wrap, vm.Script), runs it as the gateway and writes the raw V8 cache to <out>. execPath
+//   do (compileCommonJs), runs it as the gateway and writes the raw V8 cache to <out>. execPath
 //   stands in for process.execPath: the executable's bundle looks for its ZeroMQ addon beside it.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import Module, { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
+import loader from '../bin/load-bundle.js';
+
+const { compileCommonJs, runCommonJs } = loader;
 
 const SELF = fileURLToPath(import.meta.url);
+const LOADER = fileURLToPath(new URL('../bin/load-bundle.js', import.meta.url));
 const GIVE_UP_MS = 30_000;
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -30,6 +32,13 @@ function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Whether `node` takes `cache` (raw V8 data) for `bundle`: V8 refuses one quietly. */
+export function codeCacheTaken({ node, bundle, cache }) {
+  const check = `const l = require(${JSON.stringify(LOADER)}); const { readFileSync } = require('node:fs');` +
+    'process.exit(l.compileCommonJs(readFileSync(process.argv[1], "utf8"), process.argv[1], readFileSync(process.argv[2])).cachedDataRejected ? 1 : 0);';
+  return spawnSync(node, ['-e', check, bundle, cache]).status === 0;
 }
 
 /**
@@ -66,13 +75,12 @@ function getApi(port, token) {
 
 /** The child: start the gateway in this process, wait for GET /api, write the cache. */
 async function warmUp([bundle, out, port, execPath]) {
-  const script = new Script(Module.wrap(readFileSync(bundle, 'utf8')), { filename: bundle });
+  const script = compileCommonJs(readFileSync(bundle, 'utf8'), bundle);
   const token = randomBytes(16).toString('hex');
   process.env.KG_AUTH_TOKEN = token;
   if (execPath) process.execPath = execPath;
   process.argv = [process.execPath, bundle, '--ip', '127.0.0.1', '--port', port, '--port-retries', '0', '--prespawn-count', '0', '--api', 'kernel_gateway.jupyter_websocket'];
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
+  runCommonJs(script, bundle);
   const started = Date.now();
   while ((await getApi(port, token)) !== 200) {
     if (Date.now() - started > GIVE_UP_MS) {

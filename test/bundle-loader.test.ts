@@ -34,6 +34,13 @@ function version(dir: string): { status: number | null; stdout: string; stderr: 
   return spawnSync(process.execPath, [join(dir, 'bin', 'kernelgateway.js'), '--version'], { encoding: 'utf8' });
 }
 
+/** The copy in `dir` runs: `--version` exits 0 and prints the version. */
+function assertRuns(dir: string): void {
+  const res = version(dir);
+  assert.is(res.status, 0, res.stderr);
+  assert.match(res.stdout, /^kernelgateway\//);
+}
+
 test.after(() => {
   for (const dir of copies) rmSync(dir, { recursive: true, force: true });
 });
@@ -47,9 +54,7 @@ test('a bundle changed after the build is compiled without the cache, and runs',
   const { dir, loader } = copyOfPackage();
   appendFileSync(loader.BUNDLE, '\n// changed\n');
   assert.is(loader.compileBundle().cache, 'none');
-  const res = version(dir);
-  assert.is(res.status, 0, res.stderr);
-  assert.match(res.stdout, /^kernelgateway\//);
+  assertRuns(dir);
 });
 
 test('a cache V8 refuses (made for the same bundle, but not code) is reported rejected, and the bundle runs', () => {
@@ -57,9 +62,7 @@ test('a cache V8 refuses (made for the same bundle, but not code) is reported re
   const cache = readFileSync(loader.CODE_CACHE);
   writeFileSync(loader.CODE_CACHE, Buffer.concat([cache.subarray(0, 32), Buffer.alloc(4096, 7)]));
   assert.is(loader.compileBundle().cache, 'rejected');
-  const res = version(dir);
-  assert.is(res.status, 0, res.stderr);
-  assert.match(res.stdout, /^kernelgateway\//);
+  assertRuns(dir);
 });
 
 test('no cache: compiled without one; no bundle: a clear message and exit code 1', () => {
