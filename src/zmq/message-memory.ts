@@ -32,9 +32,9 @@ let gc: Gc | undefined | null = null; // null: not looked for yet
 let bytes = 0;
 let lastTraffic = 0;
 let timer: NodeJS.Timeout | undefined;
-let collectPending = false;
 let uncollectedBytes = 0;
-let bigQuiet: NodeJS.Timeout | undefined;
+/** The collection for big messages written, when one is due. */
+let bigCollection: NodeJS.Timeout | undefined;
 /** Messages already counted: each client's write of the same encoded message reports it. */
 const counted = new WeakSet<object>();
 
@@ -51,8 +51,8 @@ function findGc(): Gc | undefined {
 
 function collect(): void {
   uncollectedBytes = 0;
-  clearTimeout(bigQuiet);
-  bigQuiet = undefined;
+  clearTimeout(bigCollection);
+  bigCollection = undefined;
   if (gc === null) gc = findGc();
   gc?.({ type: 'major', execution: 'async' });
 }
@@ -65,18 +65,9 @@ export function bigMessageWritten(message: object, bytes: number): void {
   if (counted.has(message)) return;
   counted.add(message);
   uncollectedBytes += bytes;
-  if (uncollectedBytes < COLLECT_AT_BYTES) {
-    clearTimeout(bigQuiet);
-    bigQuiet = setTimeout(collect, BIG_QUIET_MS);
-    bigQuiet.unref();
-    return;
-  }
-  if (collectPending) return;
-  collectPending = true;
-  setImmediate(() => {
-    collectPending = false;
-    collect();
-  });
+  clearTimeout(bigCollection);
+  bigCollection = setTimeout(collect, uncollectedBytes < COLLECT_AT_BYTES ? BIG_QUIET_MS : 0);
+  bigCollection.unref();
 }
 
 /** Count `n` bytes of messages that went through; schedules the collection once there were enough. */
