@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { waitUntil } from './helpers/processes.ts';
 import { WebSocket, WebSocketServer } from 'ws';
 import { gather, OWN_FRAGMENT_BYTES } from '../src/bridge/chunks.ts';
-import { FrameWriter } from '../src/bridge/frame-writer.ts';
+import { FrameWriter, OutgoingFrame } from '../src/bridge/frame-writer.ts';
 import { encodeJson, encodeJsonChunks } from '../src/bridge/json-protocol.ts';
 import { encodeV1, encodeV1Chunks } from '../src/bridge/v1-protocol.ts';
 import type { RawMessage } from '../src/messaging/message.ts';
@@ -51,6 +51,24 @@ test('a big content and big buffers are not copied; the chunks make the same byt
   assert.ok(Buffer.concat(json.chunks).equals(encodeJson('iopub', raw, 'm', 'stream').data));
 });
 
+test('OutgoingFrame: a small message goes as one Buffer with its header; big chunks stay the same Buffers', () => {
+  const small = new OutgoingFrame([Buffer.from('hello')], false);
+  assert.is(small.wire.length, 1);
+  assert.equal([...small.wire[0]], [0x81, 5, ...Buffer.from('hello')]);
+  assert.ok(small.wire === small.wire, 'made once, for every client');
+  const large = big(70_000);
+  const frame = new OutgoingFrame([Buffer.from('ab'), large], true);
+  assert.is(frame.bytes, 70_002);
+  assert.is(frame.wire.length, 2);
+  assert.equal([...frame.wire[0].subarray(0, 10)], [0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x72]);
+  assert.is(frame.wire[0].subarray(10).toString(), 'ab');
+  assert.ok(frame.wire[1] === large);
+  const leadingBig = new OutgoingFrame([large], true);
+  assert.is(leadingBig.wire.length, 2);
+  assert.is(leadingBig.wire[0].length, 10);
+  assert.ok(leadingBig.wire[1] === large);
+});
+
 // --- FrameWriter over a real WebSocket --------------------------------------------------------
 
 async function pair(): Promise<{ server: WebSocket; client: WebSocket; received: { data: Buffer; binary: boolean }[]; close(): Promise<void> }> {
@@ -83,7 +101,7 @@ test('FrameWriter: messages of every header size arrive whole, in order, text an
       const data = big(length, String.fromCharCode(97 + i));
       // In up to three chunks, split unevenly.
       const chunks = length < 3 ? [data] : [data.subarray(0, 1), data.subarray(1, length >> 1), data.subarray(length >> 1)];
-      writer.send(chunks, length, i % 2 === 0);
+      writer.send(new OutgoingFrame(chunks, i % 2 === 0));
       sent.push(data);
     }
     await waitUntil(() => received.length === lengths.length, 5000, 'every message', 10);
@@ -102,7 +120,7 @@ test('FrameWriter: a burst of small messages in one turn, with ws frames between
     const writer = new FrameWriter(server);
     for (let i = 0; i < 1000; i++) {
       if (i % 100 === 0) server.send(`ws ${i}`);
-      writer.send([Buffer.from(`m ${i}`)], `m ${i}`.length, false);
+      writer.send(new OutgoingFrame([Buffer.from(`m ${i}`)], false));
     }
     await waitUntil(() => received.length === 1010, 5000, '1,010 messages', 10);
     const texts = received.map(({ data }) => data.toString());
@@ -122,7 +140,7 @@ test('FrameWriter: after the WebSocket closes, sending does not throw', async ()
   try {
     const writer = new FrameWriter(server);
     server.close(1000);
-    writer.send([Buffer.from('late'), big(OWN_FRAGMENT_BYTES)], 4 + OWN_FRAGMENT_BYTES, true);
+    writer.send(new OutgoingFrame([Buffer.from('late'), big(OWN_FRAGMENT_BYTES)], true));
   } finally {
     await close();
   }

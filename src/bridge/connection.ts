@@ -13,35 +13,23 @@ import type { KernelMessage, RequestChannel, RequestHeader } from '../kernels/ke
 import { errorDetail, errorMessage, type Logger } from '../log.ts';
 import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
-import { byteLength } from '../zmq/io.ts';
 import { decodeJson, encodeJsonChunks } from './json-protocol.ts';
 import { decodeV1, encodeV1Chunks } from './v1-protocol.ts';
 import { BIG_MESSAGE_BYTES, bigMessageWritten } from '../zmq/message-memory.ts';
-import { FrameWriter } from './frame-writer.ts';
+import { FrameWriter, OutgoingFrame } from './frame-writer.ts';
 import { metrics } from '../metrics/gateway-metrics.ts';
 
 export type WireProtocol = 'v1' | 'json';
 
-/** A message encoded once per protocol (as chunks, see chunks.ts), shared by every connection it goes to. */
+/** A message encoded once per protocol, shared by every connection it goes to. */
 export interface EncodedMessage {
-  v1?: Frame;
-  json?: Frame;
+  v1?: OutgoingFrame;
+  json?: OutgoingFrame;
 }
 
-/** One WebSocket message as chunks, with its length. */
-interface Frame {
-  chunks: Buffer[];
-  bytes: number;
-  binary: boolean;
-}
-
-function frame(chunks: Buffer[], binary: boolean): Frame {
-  return { chunks, bytes: byteLength(chunks), binary };
-}
-
-function jsonFrame(message: KernelMessage): Frame {
+function jsonFrame(message: KernelMessage): OutgoingFrame {
   const { chunks, binary } = encodeJsonChunks(message.channel, message.parsed, String(message.header.msg_id ?? ''), message.header.msg_type);
-  return frame(chunks, binary);
+  return new OutgoingFrame(chunks, binary);
 }
 
 /** Close codes the gateway uses (4000-4999 are for applications). */
@@ -144,13 +132,16 @@ export class ClientConnection {
   /** Send a kernel message, encoding it for this protocol unless another connection already did. */
   send(message: KernelMessage, encoded: EncodedMessage = {}): void {
     if (this.#closed) return;
-    this.#guard('a kernel message', () => {
+    // #guard's work inline: this runs once per message and client.
+    try {
       const out =
         this.protocol === 'v1'
-          ? (encoded.v1 ??= frame(encodeV1Chunks(message.channel, message.parsed), true))
+          ? (encoded.v1 ??= new OutgoingFrame(encodeV1Chunks(message.channel, message.parsed), true))
           : (encoded.json ??= jsonFrame(message));
       if (this.#write(out)) metrics.count('to_client', message.channel, out.bytes);
-    });
+    } catch (error) {
+      this.#failed('a kernel message', error);
+    }
   }
 
   /** A status or stream message made by the gateway itself (restarting, dead, notices). */
@@ -193,7 +184,7 @@ export class ClientConnection {
   }
 
   /** False when the client was disconnected instead (it does not read). */
-  #write({ chunks, bytes, binary }: Frame): boolean {
+  #write(frame: OutgoingFrame): boolean {
     // Never drop a message for a slow client: past the limit the client is disconnected, and told why.
     const limit = this.#options.clientBufferBytes;
     if (this.socket.bufferedAmount > limit) {
@@ -203,7 +194,8 @@ export class ClientConnection {
       this.close(CLOSE.tooSlow, 'client too slow: send buffer limit reached');
       return false;
     }
-    this.#writer.send(chunks, bytes, binary, bytes >= BIG_MESSAGE_BYTES ? () => bigMessageWritten(chunks, bytes) : undefined);
+    const { chunks, bytes } = frame;
+    this.#writer.send(frame, bytes >= BIG_MESSAGE_BYTES ? () => bigMessageWritten(chunks, bytes) : undefined);
     return true;
   }
 
@@ -252,13 +244,17 @@ export class ClientConnection {
     try {
       action();
     } catch (error) {
-      this.#log.error(`${this.#who()}: internal error handling ${what}: ${errorDetail(error)}`);
-      if (this.#closed) return;
-      try {
-        this.close(CLOSE.internalError, 'internal error');
-      } catch {
-        /* the socket is beyond saving; its close event will follow */
-      }
+      this.#failed(what, error);
+    }
+  }
+
+  #failed(what: string, error: unknown): void {
+    this.#log.error(`${this.#who()}: internal error handling ${what}: ${errorDetail(error)}`);
+    if (this.#closed) return;
+    try {
+      this.close(CLOSE.internalError, 'internal error');
+    } catch {
+      /* the socket is beyond saving; its close event will follow */
     }
   }
 

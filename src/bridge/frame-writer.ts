@@ -6,9 +6,10 @@
  *   a flood. The socket is corked at the first small frame of a turn and uncorked when the turn's work
  *   is done (process.nextTick runs once the burst's promise jobs are through), or as soon as the batch
  *   holds BATCH_BYTES: memory stays bounded, and big frames gain nothing by waiting.
- * - One frame from several chunks (chunks.ts): the frame header is written here and the chunks after
- *   it as they are, so the big parts ZeroMQ delivered are not copied into one Buffer first. (ws would
- *   need that copy, and its fragments would cost the client a copy more when it joins them.)
+ * - One frame from several chunks (chunks.ts): the frame header, made once per message whatever the
+ *   number of clients (OutgoingFrame), is written and the chunks after it as they are, so the big parts
+ *   ZeroMQ delivered are not copied into one Buffer first. (ws would need that copy, and its fragments
+ *   would cost the client a copy more when it joins them.)
  *
  * Both need the TCP socket under the WebSocket, which ws 8 keeps in `_socket`. ws writes its own
  * frames (pings, close) straight to that socket too, and with permessage-deflate off it never holds
@@ -17,6 +18,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { byteLength } from '../zmq/io.ts';
+import { OWN_FRAGMENT_BYTES } from './chunks.ts';
 
 const BATCH_BYTES = 64 * 1024;
 const OPEN = 1; // WebSocket.OPEN
@@ -30,22 +33,52 @@ function tcpSocketOf(ws: WebSocket): Duplex | undefined {
   return typeof socket?.cork === 'function' && typeof socket.uncork === 'function' && typeof socket.write === 'function' ? (socket as Duplex) : undefined;
 }
 
-/** An unmasked (server to client) frame header for a whole message of `length` bytes (RFC 6455 §5.2). */
-function frameHeader(length: number, binary: boolean): Buffer {
-  const first = FIN | (binary ? OPCODE_BINARY : OPCODE_TEXT);
-  if (length < 126) return Buffer.from([first, length]);
-  if (length < 65536) {
-    const header = Buffer.allocUnsafe(4);
-    header[0] = first;
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-    return header;
+/** Bytes of an unmasked (server to client) frame header for a message of `length` bytes (RFC 6455 §5.2). */
+function headerBytes(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+}
+
+/** Writes that header at the start of `target`. */
+function writeFrameHeader(target: Buffer, length: number, binary: boolean): void {
+  target[0] = FIN | (binary ? OPCODE_BINARY : OPCODE_TEXT);
+  if (length < 126) {
+    target[1] = length;
+  } else if (length < 65536) {
+    target[1] = 126;
+    target.writeUInt16BE(length, 2);
+  } else {
+    target[1] = 127;
+    target.writeBigUInt64BE(BigInt(length), 2);
   }
-  const header = Buffer.allocUnsafe(10);
-  header[0] = first;
-  header[1] = 127;
-  header.writeBigUInt64BE(BigInt(length), 2);
-  return header;
+}
+
+/**
+ * One WebSocket message: its payload as chunks (chunks.ts) and, made once for every client it goes
+ * to, the same behind its frame header, ready for a TCP socket.
+ */
+export class OutgoingFrame {
+  readonly bytes: number;
+  #wire: Buffer[] | undefined;
+
+  constructor(
+    readonly chunks: Buffer[],
+    readonly binary: boolean,
+  ) {
+    this.bytes = byteLength(chunks);
+  }
+
+  /** Header and payload; a small first chunk shares one Buffer with the header (one write fewer). */
+  get wire(): Buffer[] {
+    if (this.#wire) return this.#wire;
+    const [first = Buffer.alloc(0), ...rest] = this.chunks;
+    const size = headerBytes(this.bytes);
+    const joined = first.length < OWN_FRAGMENT_BYTES;
+    const head = Buffer.allocUnsafe(size + (joined ? first.length : 0));
+    writeFrameHeader(head, this.bytes, this.binary);
+    if (!joined) return (this.#wire = [head, ...this.chunks]);
+    first.copy(head, size);
+    return (this.#wire = [head, ...rest]);
+  }
 }
 
 export class FrameWriter {
@@ -60,9 +93,10 @@ export class FrameWriter {
     this.#tcp = tcpSocketOf(ws);
   }
 
-  /** One WebSocket message made of `chunks` (`bytes` in all); `written` once the socket took all of it. */
-  send(chunks: readonly Buffer[], bytes: number, binary: boolean, written?: () => void): void {
+  /** One WebSocket message; `written` once the socket took all of it. */
+  send(frame: OutgoingFrame, written?: () => void): void {
     const tcp = this.#tcp;
+    const { chunks, bytes, binary } = frame;
     if (!tcp || this.#ws.readyState !== OPEN) {
       this.#ws.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes), { binary }, written && (() => written()));
       return;
@@ -70,7 +104,7 @@ export class FrameWriter {
     if (bytes >= BATCH_BYTES) {
       this.flush();
       tcp.cork();
-      this.#writeFrame(tcp, chunks, bytes, binary, written);
+      this.#writeFrame(tcp, frame.wire, written);
       tcp.uncork();
       return;
     }
@@ -79,7 +113,7 @@ export class FrameWriter {
       tcp.cork();
       process.nextTick(this.#flush);
     }
-    this.#writeFrame(tcp, chunks, bytes, binary, written);
+    this.#writeFrame(tcp, frame.wire, written);
     this.#bytes += bytes;
     if (this.#bytes >= BATCH_BYTES) this.flush();
   }
@@ -92,11 +126,10 @@ export class FrameWriter {
     this.#tcp!.uncork();
   }
 
-  #writeFrame(tcp: Duplex, chunks: readonly Buffer[], bytes: number, binary: boolean, written?: () => void): void {
-    tcp.write(frameHeader(bytes, binary));
-    const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) tcp.write(chunks[i]);
-    if (written) tcp.write(chunks[last], () => written());
-    else tcp.write(chunks[last]);
+  #writeFrame(tcp: Duplex, wire: readonly Buffer[], written?: () => void): void {
+    const last = wire.length - 1;
+    for (let i = 0; i < last; i++) tcp.write(wire[i]);
+    if (written) tcp.write(wire[last], () => written());
+    else tcp.write(wire[last]);
   }
 }

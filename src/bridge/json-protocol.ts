@@ -20,14 +20,8 @@ function utf8Part(part: Buffer): Buffer {
 }
 
 const HEADER = Buffer.from('{"header":');
-const MSG_ID = Buffer.from(',"msg_id":');
-const MSG_TYPE = Buffer.from(',"msg_type":');
-const PARENT = Buffer.from(',"parent_header":');
 const METADATA = Buffer.from(',"metadata":');
 const CONTENT = Buffer.from(',"content":');
-const BUFFERS = Buffer.from(',"buffers":[]');
-const CHANNEL = Buffer.from(',"channel":');
-const CLOSE = Buffer.from('}');
 
 /**
  * Encode a kernel message for a legacy client as one frame (for tests; the gateway sends
@@ -41,16 +35,15 @@ export function encodeJson(channel: string, message: RawMessage, msgId: string, 
 /** The same as chunks (see chunks.ts), with whether the message must go as binary. */
 export function encodeJsonChunks(channel: string, message: RawMessage, msgId: string, msgType: string): { chunks: Buffer[]; binary: boolean } {
   const binary = message.buffers.length > 0;
+  // The envelope's own fields, each run of them as one piece.
+  const ids = `,"msg_id":${JSON.stringify(msgId)},"msg_type":${JSON.stringify(msgType)},"parent_header":`;
+  const tail = `${binary ? '' : ',"buffers":[]'},"channel":${JSON.stringify(channel)}}`;
   const json = [
     HEADER, utf8Part(message.header),
-    MSG_ID, Buffer.from(JSON.stringify(msgId)),
-    MSG_TYPE, Buffer.from(JSON.stringify(msgType)),
-    PARENT, utf8Part(message.parentHeader),
+    Buffer.from(ids), utf8Part(message.parentHeader),
     METADATA, utf8Part(message.metadata),
     CONTENT, utf8Part(message.content),
-    ...(binary ? [] : [BUFFERS]),
-    CHANNEL, Buffer.from(JSON.stringify(channel)),
-    CLOSE,
+    Buffer.from(tail),
   ];
   if (!binary) return { chunks: gather(json), binary: false };
   const nbufs = 1 + message.buffers.length;

@@ -16,20 +16,33 @@ export function encodeV1(channel: string, message: RawMessage): Buffer {
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
+/** The channel names, encoded once. */
+const CHANNEL_BYTES = new Map<string, Buffer>();
+
+/** `value` as a u64le, without the BigInt that writeBigUInt64LE needs (offsets are below 2^53). */
+function writeU64LE(target: Buffer, value: number, at: number): void {
+  target.writeUInt32LE(value % 0x1_0000_0000, at);
+  target.writeUInt32LE(Math.floor(value / 0x1_0000_0000), at + 4);
+}
+
 /** A message as chunks (see chunks.ts): only the offset table is new; big parts are not copied. */
 export function encodeV1Chunks(channel: string, message: RawMessage): Buffer[] {
-  const channelBytes = Buffer.from(channel, 'utf8');
+  let channelBytes = CHANNEL_BYTES.get(channel);
+  if (!channelBytes) {
+    channelBytes = Buffer.from(channel, 'utf8');
+    if (CHANNEL_BYTES.size < 8) CHANNEL_BYTES.set(channel, channelBytes);
+  }
   const parts = [channelBytes, message.header, message.parentHeader, message.metadata, message.content, ...message.buffers];
   const offsetNumber = parts.length + 1;
   const tableBytes = 8 * (offsetNumber + 1);
   const table = Buffer.allocUnsafe(tableBytes);
-  table.writeBigUInt64LE(BigInt(offsetNumber), 0);
+  writeU64LE(table, offsetNumber, 0);
   let at = tableBytes;
   for (let i = 0; i < parts.length; i++) {
-    table.writeBigUInt64LE(BigInt(at), 8 * (i + 1));
+    writeU64LE(table, at, 8 * (i + 1));
     at += parts[i].length;
   }
-  table.writeBigUInt64LE(BigInt(at), 8 * offsetNumber);
+  writeU64LE(table, at, 8 * offsetNumber);
   return gather([table, ...parts]);
 }
 

@@ -40,6 +40,7 @@ export class KernelConnection {
   #generation = 0;
   /** When the last iopub message arrived (to let a dying process's last messages drain). */
   #lastIopubAt = 0;
+  #lastParent: { bytes: Buffer; header: MessageHeader | undefined } | undefined;
 
   constructor(options: KernelConnectionOptions) {
     this.#options = options;
@@ -126,6 +127,19 @@ export class KernelConnection {
     return this.#router.forget(requester);
   }
 
+  /**
+   * The message's parent header, parsed once for a run of messages answering the same request (every
+   * output of a cell has the same parent bytes). Shared between them: read only.
+   */
+  #parentOf(message: KernelMessage): MessageHeader | undefined {
+    const bytes = message.parsed.parentHeader;
+    const last = this.#lastParent;
+    if (last && last.bytes.equals(bytes)) return last.header;
+    const header = parentOf(message);
+    this.#lastParent = { bytes, header };
+    return header;
+  }
+
   /** Parse and check a message from one of the kernel's sockets, or log why not. */
   #read(channel: KernelChannel, frames: Buffer[]): KernelMessage | undefined {
     try {
@@ -148,7 +162,7 @@ export class KernelConnection {
     metrics.count('from_kernel', channel, bytes);
     const message = this.#read(channel, frames);
     if (!message) return;
-    const parent = parentOf(message);
+    const parent = this.#parentOf(message);
     if (channel === 'iopub') {
       this.#router.markStarted(parent);
       this.#options.onIopub(message, parent);
