@@ -3,15 +3,19 @@
  * messages, and clients in two worker processes (flood-client.ts) count them, for 1, 20 and 100
  * clients on one kernel, with 100-byte and 64 KB contents: directly over ZeroMQ (the kernel then
  * publishes one copy per subscriber) and through the gateway in both protocols (one kernel each), in
- * interleaved rounds. The gateway's CPU time per kernel message comes from /proc/<pid>/stat.
+ * interleaved rounds. The CPU time per kernel message of every process taking part (the kernel, the
+ * gateway, the clients' workers) comes from /proc/<pid>/stat; with it, the rate the machine's cores
+ * allow each side at most (its CPU bound), which shows how much of a gap to direct is the gateway's
+ * CPU on a machine that all three processes share.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionInfo } from '../src/messaging/message.ts';
 import type { FloodMode, FloodOrder } from './flood-client.ts';
-import { cpuSeconds, launchKernel, rest, type Gateway } from './processes.ts';
+import { cpuSeconds, findProcesses, launchKernel, rest, type Gateway } from './processes.ts';
 import type { Row } from './table.ts';
 import { rotate } from './figures.ts';
 
@@ -119,6 +123,8 @@ interface Side {
   share: number[];
   info?: ConnectionInfo;
   url?: string;
+  /** The kernel's process, for its CPU time. */
+  kernelPid: number;
 }
 
 const SIZES = [100, 64 * 1024];
@@ -134,12 +140,19 @@ function messagesFor(quick: boolean, clients: number, size: number): number {
 const sizeLabel = (size: number) => (size >= 1024 ? `${size / 1024} KB` : `${size} B`);
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
+/** CPU seconds a run cost each process taking part (gateway: undefined on the direct side). */
+interface RunCpu {
+  kernel: number;
+  gateway: number | undefined;
+  clients: number;
+}
+
 interface RunResult {
   seconds: number;
   /** Every client received every message before the idle status. */
   complete: boolean;
   short: string;
-  gatewayCpu: number | undefined;
+  cpu: RunCpu;
 }
 
 export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; summary: string[] }> {
@@ -159,6 +172,7 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
 
   const gatewayUrls: string[] = [];
   const gatewayKernels: string[] = [];
+  const gatewayKernelPids: number[] = [];
   if (gateway) {
     const wsBase = gateway.url.href.replace(/^http/, 'ws');
     for (let i = 0; i < 2; i++) {
@@ -167,6 +181,10 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
       if (response.status !== 201 || typeof id !== 'string') throw new Error(`POST /api/kernels (flood) answered ${response.status}: ${JSON.stringify(response.body)}`);
       gatewayUrls.push(`${wsBase}api/kernels/${id}/channels?token=${ctx.token}`);
       gatewayKernels.push(id);
+      // The gateway names the connection file after the kernel id; the kernel's command line carries it.
+      const [pid] = findProcesses(`kernel-${id}.json`);
+      if (pid === undefined) throw new Error(`flood kernel ${id}: no process found with its connection file`);
+      gatewayKernelPids.push(pid);
     }
   }
 
@@ -176,7 +194,13 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
     const active = workers.filter((_, i) => side.share[i] > 0);
     const dones = active.map((w) => w.done(msgId));
     await Promise.all(active.map((w) => w.call({ type: 'expect', group: side.group, msgId }, 'expected')));
-    const cpu0 = gateway && side.mode !== 'direct' ? cpuSeconds(gateway.pid) : undefined;
+    const onGateway = gateway !== undefined && side.mode !== 'direct';
+    const readCpu = (): RunCpu => ({
+      kernel: cpuSeconds(side.kernelPid),
+      gateway: onGateway ? cpuSeconds(gateway.pid) : undefined,
+      clients: workers.reduce((sum, w) => sum + cpuSeconds(w.pid), 0),
+    });
+    const cpu0 = readCpu();
     let timer: NodeJS.Timeout | undefined;
     try {
       const [sent, reports] = await Promise.race([
@@ -186,7 +210,12 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
           timer = setTimeout(() => reject(new Error(`${side.label}: ${msgType} not seen idle by every client within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
-      const gatewayCpu = cpu0 === undefined ? undefined : cpuSeconds(gateway!.pid) - cpu0;
+      const cpu1 = readCpu();
+      const cpu: RunCpu = {
+        kernel: cpu1.kernel - cpu0.kernel,
+        gateway: cpu1.gateway === undefined ? undefined : cpu1.gateway - cpu0.gateway!,
+        clients: cpu1.clients - cpu0.clients,
+      };
       const counts = reports.flatMap((r) => r.counts);
       const end = Math.max(...reports.flatMap((r) => r.idleAt));
       const short = expected === undefined ? [] : counts.map((count, i) => [i, count] as const).filter(([, count]) => count !== expected);
@@ -194,7 +223,7 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
         seconds: (end - sent.at) / 1000,
         complete: short.length === 0,
         short: short.slice(0, 5).map(([i, count]) => `client ${i}: ${count}`).join(', '),
-        gatewayCpu,
+        cpu,
       };
     } finally {
       clearTimeout(timer);
@@ -222,10 +251,10 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
   const sizes = ctx.sizes ?? SIZES;
   for (const clients of clientCounts) {
     const share = [Math.ceil(clients / 2), Math.floor(clients / 2)];
-    const sides: Side[] = [{ label: 'direct', mode: 'direct', group: `direct-${clients}`, share, info: kernel.info }];
+    const sides: Side[] = [{ label: 'direct', mode: 'direct', group: `direct-${clients}`, share, info: kernel.info, kernelPid: kernel.pid }];
     if (gateway) {
-      sides.push({ label: 'gateway v1', mode: 'v1', group: `v1-${clients}`, share, url: gatewayUrls[0] });
-      sides.push({ label: 'gateway json', mode: 'json', group: `json-${clients}`, share, url: gatewayUrls[1] });
+      sides.push({ label: 'gateway v1', mode: 'v1', group: `v1-${clients}`, share, url: gatewayUrls[0], kernelPid: gatewayKernelPids[0] });
+      sides.push({ label: 'gateway json', mode: 'json', group: `json-${clients}`, share, url: gatewayUrls[1], kernelPid: gatewayKernelPids[1] });
     }
     for (const side of sides) {
       await Promise.all(
@@ -241,7 +270,12 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
           const result = await run(side, 'execute_request', { code: `${messages} ${size}`, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true }, 120_000, messages);
           results.set(key(clients, size, side.label), [...(results.get(key(clients, size, side.label)) ?? []), result]);
           const rate = (messages * clients) / result.seconds;
-          const cpu = result.gatewayCpu === undefined ? '' : `, gateway CPU ${((result.gatewayCpu / messages) * 1e6).toFixed(1)} µs/message`;
+          const perMessage = (seconds: number) => ((seconds / messages) * 1e6).toFixed(1);
+          const { kernel: kernelCpu, gateway: gatewayCpu, clients: clientsCpu } = result.cpu;
+          const cpu =
+            `, CPU µs/message: kernel ${perMessage(kernelCpu)}` +
+            (gatewayCpu === undefined ? '' : `, gateway ${perMessage(gatewayCpu)}`) +
+            `, clients ${perMessage(clientsCpu)}`;
           log(`flood ${side.label}, ${clients} client(s), ${messages} x ${sizeLabel(size)}, round ${round + 1}: ${result.seconds.toFixed(3)} s, ${Math.round(rate)} msg/s delivered${cpu}`);
           if (!result.complete) problem(`MESSAGE LOSS (flood ${side.label}, ${clients} clients, ${sizeLabel(size)}): of ${messages} messages, ${result.short}`);
         }
@@ -258,15 +292,35 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
     const runs = results.get(key(clients, size, label));
     return runs ? median(runs.map((r) => (messagesFor(ctx.quick, clients, size) * clients) / r.seconds)) : undefined;
   };
-  const cpuPerMessage = (clients: number, size: number, label: string) => {
+  /** Median CPU µs per kernel message of one process (or of all three: 'total'). */
+  const cpuPerMessage = (clients: number, size: number, label: string, of: keyof RunCpu | 'total') => {
     const runs = results.get(key(clients, size, label));
-    return runs?.[0]?.gatewayCpu === undefined ? undefined : median(runs.map((r) => (r.gatewayCpu! / messagesFor(ctx.quick, clients, size)) * 1e6));
+    const seconds = (cpu: RunCpu) => (of === 'total' ? cpu.kernel + (cpu.gateway ?? 0) + cpu.clients : cpu[of]);
+    if (!runs || runs.some((r) => seconds(r.cpu) === undefined)) return undefined;
+    return median(runs.map((r) => (seconds(r.cpu)! / messagesFor(ctx.quick, clients, size)) * 1e6));
   };
+  /** Messages/s delivered in all if the processes had every core to themselves: cores / CPU per message. */
+  const cores = cpus().length;
+  const cpuBound = (clients: number, size: number, label: string) => {
+    const total = cpuPerMessage(clients, size, label, 'total');
+    return total === undefined || total <= 0 ? undefined : (cores * 1e6 * clients) / total;
+  };
+  const cpuRow = (clients: number, size: number, of: keyof RunCpu, what: string): Row => ({
+    label: `  ${what} CPU per kernel message (µs)`,
+    direct: of === 'gateway' ? undefined : cpuPerMessage(clients, size, 'direct', of),
+    v1: cpuPerMessage(clients, size, 'gateway v1', of),
+    json: cpuPerMessage(clients, size, 'gateway json', of),
+    digits: 1,
+    ratio: false,
+  });
   for (const size of sizes) {
     for (const clients of clientCounts) {
       const what = clients === 1 ? 'msg/s' : 'msg/s, all clients';
       rows.push({ label: `flood ${clients} client${clients > 1 ? 's' : ''}, ${sizeLabel(size)} (${what})`, direct: rate(clients, size, 'direct'), v1: rate(clients, size, 'gateway v1'), json: rate(clients, size, 'gateway json'), digits: 0 });
-      rows.push({ label: `  gateway CPU per kernel message (µs)`, direct: undefined, v1: cpuPerMessage(clients, size, 'gateway v1'), json: cpuPerMessage(clients, size, 'gateway json'), digits: 1, ratio: false });
+      rows.push(cpuRow(clients, size, 'gateway', 'gateway'));
+      rows.push(cpuRow(clients, size, 'kernel', 'kernel'));
+      rows.push(cpuRow(clients, size, 'clients', clients === 1 ? 'client' : 'all clients'));
+      rows.push({ label: `  CPU bound: ${cores} cores / all CPU per msg`, direct: cpuBound(clients, size, 'direct'), v1: cpuBound(clients, size, 'gateway v1'), json: cpuBound(clients, size, 'gateway json'), digits: 0 });
     }
   }
   const summary: string[] = [];
@@ -277,6 +331,14 @@ export async function floodBenchmark(ctx: FloodContext): Promise<{ rows: Row[]; 
       `flood ${sizeLabel(size)}: one client v1 ${versus(rate(1, size, 'gateway v1'))}, json ${versus(rate(1, size, 'gateway json'))} of direct (goal >= 0.9x); ` +
         `100 clients deliver v1 ${versus(rate(100, size, 'gateway v1'))}, json ${versus(rate(100, size, 'gateway json'))} of what one direct subscriber gets alone (goal >= 5x)`,
     );
+    const directBound = cpuBound(1, size, 'direct');
+    const boundVersus = (value: number | undefined) => (value === undefined || directBound === undefined ? '-' : `${(value / directBound).toFixed(2)}x`);
+    if (directBound !== undefined && gateway) {
+      summary.push(
+        `  one client, ${sizeLabel(size)}: the CPU all three processes need per message lets ${cores} cores carry at most v1 ` +
+          `${boundVersus(cpuBound(1, size, 'gateway v1'))}, json ${boundVersus(cpuBound(1, size, 'gateway json'))} of what they carry direct`,
+      );
+    }
   }
   return { rows, summary };
 }
