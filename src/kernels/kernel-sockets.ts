@@ -1,7 +1,8 @@
 /**
- * The gateway's ZeroMQ sockets on one kernel process: an iopub SUB subscribed from the start, and one
- * shell, control and stdin DEALER shared by every client of the kernel (replies are routed by parent
- * message, see requests.ts). A new process gets new sockets, so nothing queued for a dead process can
+ * The gateway's ZeroMQ sockets on one kernel process: an iopub SUB subscribed from the start (the
+ * gateway's own, zmq/zmtp-subscriber.ts: it carries the floods), and one shell, control and stdin
+ * DEALER from zeromq shared by every client of the kernel (replies are routed by parent message, see
+ * requests.ts). A new process gets new sockets, so nothing queued for a dead process can
  * reach its successor, and a restarted publisher is always met by a fresh subscription.
  *
  * zeromq is loaded when the first kernel needs it (loadZeromq), not at start-up: its native addon and
@@ -11,6 +12,7 @@ import type * as Zmq from 'zeromq';
 import type { ConnectionInfo } from '../messaging/message.ts';
 import type { RequestChannel } from './requests.ts';
 import { IS_DENO, receiveLoop } from '../zmq/io.ts';
+import { ZmtpSubscriber } from '../zmq/zmtp-subscriber.ts';
 
 export type KernelChannel = RequestChannel | 'iopub';
 
@@ -57,7 +59,7 @@ export function loadZeromq(): Promise<typeof Zmq> {
 
 export class KernelSockets {
   readonly #options: KernelSocketsOptions;
-  readonly #iopub: Zmq.Subscriber;
+  readonly #iopub: ZmtpSubscriber;
   readonly #dealers: Record<RequestChannel, Zmq.Dealer>;
   readonly #pumping: Record<RequestChannel, boolean> = { shell: false, control: false, stdin: false };
   #closed = false;
@@ -72,9 +74,7 @@ export class KernelSockets {
       connection.transport === 'ipc' ? `ipc://${connection.ip}-${connection[`${channel}_port`]}` : `tcp://${connection.ip}:${connection[`${channel}_port`]}`;
     // Nothing from the kernel waits in ZeroMQ: it is read at once, and the bridge applies explicit,
     // reported limits per client instead.
-    this.#iopub = new zmq.Subscriber({ receiveHighWaterMark: 0, linger: 0 });
-    this.#iopub.subscribe();
-    this.#iopub.connect(endpoint('iopub'));
+    this.#iopub = new ZmtpSubscriber({ endpoint: endpoint('iopub'), onMessage: (frames) => onMessage('iopub', frames), onError: (e) => onError('iopub', e) });
     const dealer = (channel: RequestChannel) => {
       const socket = new zmq!.Dealer({ routingId, linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: SEND_HIGH_WATER_MARK });
       socket.connect(endpoint(channel));
@@ -83,7 +83,6 @@ export class KernelSockets {
     this.#dealers = { shell: dealer('shell'), control: dealer('control'), stdin: dealer('stdin') };
     // The kernel's stdin ROUTER drops an input_request for a peer it has not met: readiness waits for this.
     if (!IS_DENO) this.#dealers.stdin.events.on('handshake', () => options.onStdinConnected());
-    void receiveLoop(this.#iopub, (frames) => onMessage('iopub', frames), (e) => onError('iopub', e));
     for (const channel of ['shell', 'control', 'stdin'] as const) {
       void receiveLoop(this.#dealers[channel], (frames) => onMessage(channel, frames), (e) => onError(channel, e));
     }

@@ -1,0 +1,210 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as zmq from 'zeromq';
+import { ZmtpReader, ZmtpSubscriber } from '../src/zmq/zmtp-subscriber.ts';
+import { freePorts, sleep, waitUntil } from './helpers/processes.ts';
+
+/** A subscriber collecting what it receives (but the probes of `joined`) and the errors it reports. */
+function subscribe(endpoint: string) {
+  const messages: Buffer[][] = [];
+  const errors: Error[] = [];
+  const probes = { seen: 0 };
+  const subscriber = new ZmtpSubscriber({
+    endpoint,
+    onMessage: (parts) => (parts[0].toString() === 'probe' ? probes.seen++ : messages.push(parts)),
+    onError: (error) => errors.push(error),
+  });
+  return { subscriber, messages, errors, probes };
+}
+
+/** Publishes probes until the subscriber has one (a subscription takes a moment to reach the publisher). */
+async function joined(publisher: zmq.Publisher, probes: { seen: number }): Promise<void> {
+  const before = probes.seen;
+  await waitUntil(
+    async () => {
+      await publisher.send(['probe']);
+      return probes.seen > before;
+    },
+    10_000,
+    'the subscription to reach the publisher',
+    20,
+  );
+}
+
+test('messages from a real ZeroMQ publisher arrive whole and in order: every frame size, empty parts, big ones across reads', async () => {
+  const [port] = await freePorts(1);
+  const publisher = new zmq.Publisher({ linger: 0, sendHighWaterMark: 0 });
+  await publisher.bind(`tcp://127.0.0.1:${port}`);
+  const { subscriber, messages, errors, probes } = subscribe(`tcp://127.0.0.1:${port}`);
+  try {
+    await joined(publisher, probes);
+    const sizes = [0, 1, 127, 128, 255, 256, 16 * 1024 - 1, 16 * 1024, 65_536, 200_000, 5_000_000];
+    const sent: Buffer[][] = [];
+    for (const [i, size] of sizes.entries()) {
+      const parts = [Buffer.from(`topic-${i}`), Buffer.alloc(0), Buffer.alloc(size, i % 251), Buffer.from('{}')];
+      sent.push(parts);
+      await publisher.send(parts);
+    }
+    for (let i = 0; i < 2000; i++) {
+      const parts = [Buffer.from('burst'), Buffer.from(String(i))];
+      sent.push(parts);
+      await publisher.send(parts);
+    }
+    await waitUntil(() => messages.length >= sent.length, 20_000, 'every message', 10);
+    assert.is(messages.length, sent.length);
+    messages.forEach((parts, i) => {
+      assert.is(parts.length, sent[i].length, `message ${i}: parts`);
+      parts.forEach((part, j) => assert.ok(part.equals(sent[i][j]), `message ${i}, part ${j} intact`));
+    });
+    assert.equal(errors, []);
+  } finally {
+    subscriber.close();
+    publisher.close();
+  }
+});
+
+test('it connects once the publisher listens, and again after the publisher restarts', async () => {
+  const [port] = await freePorts(1);
+  const endpoint = `tcp://127.0.0.1:${port}`;
+  const { subscriber, messages, errors, probes } = subscribe(endpoint);
+  try {
+    await sleep(300); // refused a few times meanwhile
+    let publisher = new zmq.Publisher({ linger: 0 });
+    await publisher.bind(endpoint);
+    await joined(publisher, probes);
+    await publisher.send(['first']);
+    await waitUntil(() => messages.length === 1, 5000, 'the first message');
+    messages.length = 0;
+    publisher.close();
+    await sleep(300);
+    publisher = new zmq.Publisher({ linger: 0 });
+    await publisher.bind(endpoint);
+    await joined(publisher, probes);
+    await publisher.send(['second']);
+    await waitUntil(() => messages.length === 1, 5000, 'the message after the restart');
+    assert.is(messages[0][0].toString(), 'second');
+    assert.equal(errors, []);
+    publisher.close();
+  } finally {
+    subscriber.close();
+  }
+});
+
+test('over ipc too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kg-zmtp-'));
+  const endpoint = `ipc://${join(dir, 'kernel')}-5`;
+  const publisher = new zmq.Publisher({ linger: 0 });
+  await publisher.bind(endpoint);
+  const { subscriber, messages, probes } = subscribe(endpoint);
+  try {
+    await joined(publisher, probes);
+    await publisher.send(['over', 'ipc']);
+    await waitUntil(() => messages.length === 1, 5000, 'the message');
+    assert.equal(messages[0].map(String), ['over', 'ipc']);
+  } finally {
+    subscriber.close();
+    publisher.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A TCP server that answers every connection with `bytes`, counting connections. */
+async function rogue(bytes: Buffer): Promise<{ port: number; connections: () => number; close(): void }> {
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    count++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.write(bytes);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections: () => count,
+    close: () => {
+      server.close();
+      sockets.forEach((s) => s.destroy());
+    },
+  };
+}
+
+const greeting = (major = 3, mechanism = 'NULL') => {
+  const bytes = Buffer.alloc(64);
+  bytes[0] = 0xff;
+  bytes[9] = 0x7f;
+  bytes[10] = major;
+  bytes.write(mechanism, 12, 'ascii');
+  return bytes;
+};
+
+test('a peer that breaks the protocol is reported and disconnected, and retried; nothing throws', async () => {
+  const cases: [string, Buffer, RegExp][] = [
+    ['not ZMTP', Buffer.from('HTTP/1.1 200 OK\r\n\r\n'.padEnd(64, ' ')), /bad signature/],
+    ['ZMTP 2', greeting(1), /ZMTP 1\.x/],
+    ['CURVE', greeting(3, 'CURVE'), /CURVE mechanism/],
+    ['a message before READY', Buffer.concat([greeting(), Buffer.from([0x00, 0x02, 0x68, 0x69])]), /before the READY/],
+    ['a frame of 2^60 bytes', Buffer.concat([greeting(), Buffer.from([0x06, 0x10, 0, 0, 0, 0, 0, 0, 0])]), /2\^53/],
+    ['an ERROR command', Buffer.concat([greeting(), Buffer.from([0x04, 0x0b, 5, ...Buffer.from('ERROR'), 4, ...Buffer.from('nope')])]), /refused the connection: nope/],
+  ];
+  for (const [what, bytes, expected] of cases) {
+    const peer = await rogue(bytes);
+    const { subscriber, messages, errors } = subscribe(`tcp://127.0.0.1:${peer.port}`);
+    try {
+      await waitUntil(() => errors.length >= 2 && peer.connections() >= 2, 5000, `${what}: two reports and a retry`);
+      assert.match(errors[0].message, expected, what);
+      assert.equal(messages, [], what);
+    } finally {
+      subscriber.close();
+      peer.close();
+    }
+  }
+});
+
+test('after close() it connects no more', async () => {
+  const peer = await rogue(Buffer.from('x'.repeat(64)));
+  const { subscriber } = subscribe(`tcp://127.0.0.1:${peer.port}`);
+  try {
+    await waitUntil(() => peer.connections() >= 1, 5000, 'a connection');
+    subscriber.close();
+    const count = peer.connections();
+    await sleep(400);
+    assert.is(peer.connections(), count);
+    assert.ok(subscriber.closed);
+  } finally {
+    peer.close();
+  }
+});
+
+test('ZmtpReader: the same messages whatever way the bytes are split', () => {
+  const frame = (flags: number, body: Buffer) =>
+    body.length < 256
+      ? Buffer.concat([Buffer.from([flags, body.length]), body])
+      : Buffer.concat([Buffer.from([flags | 0x02, 0, 0, 0, 0]), (() => { const b = Buffer.alloc(4); b.writeUInt32BE(body.length); return b; })(), body]);
+  const ready = Buffer.from([0x04, 0x19, 5, ...Buffer.from('READY'), 11, ...Buffer.from('Socket-Type'), 0, 0, 0, 3, ...Buffer.from('PUB')]);
+  const stream = Buffer.concat([
+    greeting(),
+    ready,
+    frame(0x01, Buffer.from('topic')),
+    frame(0x01, Buffer.alloc(0)),
+    frame(0x00, Buffer.alloc(300, 'y')),
+    frame(0x04, Buffer.from([4, ...Buffer.from('PING'), 0, 0])), // a later version's command: ignored
+    frame(0x00, Buffer.from('single')),
+  ]);
+  const expected = [['topic', '', 'y'.repeat(300)], ['single']];
+  for (const step of [1, 2, 3, 7, 63, 64, 65, stream.length]) {
+    const got: string[][] = [];
+    let greeted = 0;
+    const reader = new ZmtpReader((parts) => got.push(parts.map(String)), () => greeted++);
+    for (let at = 0; at < stream.length; at += step) reader.push(stream.subarray(at, at + step));
+    assert.equal(got, expected, `split every ${step} bytes`);
+    assert.is(greeted, 1);
+  }
+});
+
+test.run();
