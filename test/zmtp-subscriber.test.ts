@@ -181,12 +181,17 @@ test('after close() it connects no more', async () => {
   }
 });
 
-test('ZmtpReader: the same messages whatever way the bytes are split', () => {
-  const frame = (flags: number, body: Buffer) =>
-    body.length < 256
-      ? Buffer.concat([Buffer.from([flags, body.length]), body])
-      : Buffer.concat([Buffer.from([flags | 0x02, 0, 0, 0, 0]), (() => { const b = Buffer.alloc(4); b.writeUInt32BE(body.length); return b; })(), body]);
+test('ZmtpReader: the same messages whatever way the bytes are split, from a read Buffer it reuses', () => {
+  const frame = (flags: number, body: Buffer) => {
+    if (body.length < 256) return Buffer.concat([Buffer.from([flags, body.length]), body]);
+    const head = Buffer.alloc(9);
+    head[0] = flags | 0x02;
+    head.writeBigUInt64BE(BigInt(body.length), 1);
+    return Buffer.concat([head, body]);
+  };
   const ready = Buffer.from([0x04, 0x19, 5, ...Buffer.from('READY'), 11, ...Buffer.from('Socket-Type'), 0, 0, 0, 3, ...Buffer.from('PUB')]);
+  const big = Buffer.alloc(70_000);
+  for (let i = 0; i < big.length; i++) big[i] = i % 253;
   const stream = Buffer.concat([
     greeting(),
     ready,
@@ -195,14 +200,31 @@ test('ZmtpReader: the same messages whatever way the bytes are split', () => {
     frame(0x00, Buffer.alloc(300, 'y')),
     frame(0x04, Buffer.from([4, ...Buffer.from('PING'), 0, 0])), // a later version's command: ignored
     frame(0x00, Buffer.from('single')),
+    frame(0x01, Buffer.alloc(16 * 1024 - 1, 's')),
+    frame(0x01, Buffer.alloc(16 * 1024, 'b')),
+    frame(0x00, big),
   ]);
-  const expected = [['topic', '', 'y'.repeat(300)], ['single']];
-  for (const step of [1, 2, 3, 7, 63, 64, 65, stream.length]) {
-    const got: string[][] = [];
+  const expected = [
+    ['topic', '', 'y'.repeat(300)].map((text) => Buffer.from(text)),
+    [Buffer.from('single')],
+    [Buffer.alloc(16 * 1024 - 1, 's'), Buffer.alloc(16 * 1024, 'b'), big],
+  ];
+  const scratch = Buffer.alloc(stream.length);
+  for (const step of [1, 2, 3, 7, 63, 64, 65, 1000, 16 * 1024 + 5, 65_536, stream.length]) {
+    const got: Buffer[][] = [];
     let greeted = 0;
-    const reader = new ZmtpReader((parts) => got.push(parts.map(String)), () => greeted++);
-    for (let at = 0; at < stream.length; at += step) reader.push(stream.subarray(at, at + step));
-    assert.equal(got, expected, `split every ${step} bytes`);
+    const reader = new ZmtpReader((parts) => got.push(parts), () => greeted++);
+    for (let at = 0; at < stream.length; at += step) {
+      // As a socket reading into one Buffer: each read overwrites the last.
+      const n = stream.copy(scratch, 0, at, at + step);
+      reader.push(scratch.subarray(0, n));
+      scratch.fill(0xee);
+    }
+    assert.is(got.length, expected.length, `split every ${step} bytes: messages`);
+    got.forEach((parts, i) => {
+      assert.is(parts.length, expected[i].length, `split every ${step} bytes: message ${i}`);
+      parts.forEach((part, j) => assert.ok(part.equals(expected[i][j]), `split every ${step} bytes: message ${i}, part ${j}`));
+    });
     assert.is(greeted, 1);
   }
 });

@@ -13,11 +13,22 @@
  * it drops (a message cut by the drop is discarded); nothing is ever dropped for being slow to read.
  * A peer breaking the protocol is disconnected (reported once per connection) and retried.
  */
+import { constants } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
+import { IS_DENO } from './io.ts';
 
 const RECONNECT_MS = 100;
-/** Message parts below this are copied out of the socket's read, so a kept part does not keep a whole read alive. */
-const COPY_BELOW_BYTES = 16 * 1024;
+/** Parts at least this long are filled as their bytes arrive; shorter ones are copied whole once all there. */
+const BIG_PART_BYTES = 16 * 1024;
+/** A frame's head: flags and a size of 1 or 8 bytes. */
+const MAX_HEAD_BYTES = 9;
+/** Parts up to this size get their Buffer as soon as their size is announced. */
+const ONE_BUFFER_MAX = 64 * 1024 * 1024;
+/** The largest part a Buffer can hold here. */
+const MAX_PART_BYTES = Math.min(constants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
+/** Reads from the socket go into one Buffer of this size, reused (the reader copies what it keeps). */
+const READ_BUFFER_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 const FLAG_MORE = 0x01;
 const FLAG_LONG = 0x02;
@@ -64,12 +75,30 @@ function target(endpoint: string): { host: string; port: number } | { path: stri
   throw new Error(`unsupported endpoint "${endpoint}" (tcp:// or ipc://)`);
 }
 
-/** Reads ZMTP 3 frames from a byte stream; hands over every whole multipart message. */
+/** A big part being filled as its bytes arrive: one Buffer of its size, or (past ONE_BUFFER_MAX) owned pieces. */
+interface BigPart {
+  size: number;
+  filled: number;
+  flags: number;
+  buffer: Buffer | undefined;
+  pieces: Buffer[];
+}
+
+/**
+ * Reads ZMTP 3 frames from a byte stream; hands over every whole multipart message. It keeps nothing
+ * of the Buffers it is given (the socket reads into one Buffer again and again): small parts are
+ * copied out whole, a big part is copied into a Buffer of its own as its bytes arrive (so nothing is
+ * left to join when its last byte comes), and the start of a frame cut by the end of a read is copied.
+ */
 export class ZmtpReader {
-  readonly #chunks: Buffer[] = [];
-  #bytes = 0;
-  #greeted = false;
+  readonly #greeting = Buffer.alloc(64);
+  #greetingBytes = 0;
   #ready = false;
+  /** The start of a frame that the last read cut (its head, or its head and part of a small body); owned. */
+  #pending: Buffer = EMPTY;
+  /** Set by #parse when it stopped at a frame that is not all there. */
+  #short = false;
+  #big: BigPart | undefined;
   #parts: Buffer[] = [];
 
   constructor(
@@ -78,49 +107,110 @@ export class ZmtpReader {
   ) {}
 
   /** Takes the next bytes from the peer; throws ZmtpProtocolError when they break the protocol. */
-  push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.length;
-    if (!this.#greeted) {
-      if (this.#bytes < 64) return;
-      const peer = this.#take(64);
-      if (peer[0] !== 0xff || peer[9] !== 0x7f) throw new ZmtpProtocolError('peer is not ZMTP 3 (bad signature)');
-      if (peer[10] < 3) throw new ZmtpProtocolError(`peer speaks ZMTP ${peer[10]}.x; 3.0 or later is needed`);
-      const mechanism = peer.subarray(12, 32).toString('ascii').replace(/\0+$/, '');
-      if (mechanism !== 'NULL') throw new ZmtpProtocolError(`peer wants the ${mechanism} mechanism; only NULL is supported`);
-      this.#greeted = true;
+  push(input: Buffer): void {
+    let at = 0;
+    if (this.#greetingBytes < 64) {
+      at = input.copy(this.#greeting, this.#greetingBytes, 0, 64 - this.#greetingBytes);
+      this.#greetingBytes += at;
+      if (this.#greetingBytes < 64) return;
+      this.#checkGreeting();
       this.onGreeted();
     }
-    for (;;) {
-      if (this.#bytes < 2) return;
-      const head = this.#peek(Math.min(this.#bytes, 9));
-      const flags = head[0];
-      const long = (flags & FLAG_LONG) !== 0;
-      const headBytes = long ? 9 : 2;
-      if (this.#bytes < headBytes) return;
-      let size: number;
-      if (long) {
-        const high = head.readUInt32BE(1);
-        // A part of 2^53 bytes or more cannot be held; libzmq's limit is memory too.
-        if (high >= 0x20_0000) throw new ZmtpProtocolError('frame longer than 2^53 bytes');
-        size = high * 0x1_0000_0000 + head.readUInt32BE(5);
+    while (at < input.length) {
+      if (this.#big) {
+        at = this.#fillBig(input, at);
+      } else if (this.#pending.length > 0) {
+        // Complete the cut frame with what it needs of this read (at most a head and a small body).
+        const old = this.#pending;
+        const stitch = Buffer.concat([old, input.subarray(at, at + MAX_HEAD_BYTES + BIG_PART_BYTES)]);
+        this.#pending = EMPTY;
+        const used = this.#parse(stitch, 0, true);
+        if (this.#short) {
+          // Only when this read ended first: the stitch holds the rest of it.
+          this.#pending = stitch.subarray(used);
+          return;
+        }
+        at += used - old.length;
       } else {
-        size = head[1];
+        at = this.#parse(input, at, false);
+        if (this.#short) {
+          this.#pending = Buffer.from(input.subarray(at));
+          return;
+        }
       }
-      if (this.#bytes < headBytes + size) return;
-      this.#skip(headBytes);
-      const body = this.#take(size);
-      if (flags & FLAG_COMMAND) {
-        this.#onCommand(body);
-        continue;
+    }
+  }
+
+  #checkGreeting(): void {
+    const peer = this.#greeting;
+    if (peer[0] !== 0xff || peer[9] !== 0x7f) throw new ZmtpProtocolError('peer is not ZMTP 3 (bad signature)');
+    if (peer[10] < 3) throw new ZmtpProtocolError(`peer speaks ZMTP ${peer[10]}.x; 3.0 or later is needed`);
+    const mechanism = peer.subarray(12, 32).toString('ascii').replace(/\0+$/, '');
+    if (mechanism !== 'NULL') throw new ZmtpProtocolError(`peer wants the ${mechanism} mechanism; only NULL is supported`);
+  }
+
+  /**
+   * Frames from `buf` at `at` (only one if `one`); returns where it stopped. A frame that is not all
+   * there stops it with #short set, unless it is a big part, which is started and filled with the rest.
+   */
+  #parse(buf: Buffer, at: number, one: boolean): number {
+    this.#short = false;
+    while (at < buf.length) {
+      const available = buf.length - at;
+      const flags = buf[at];
+      const headBytes = flags & FLAG_LONG ? 9 : 2;
+      if (available < headBytes) {
+        this.#short = true;
+        return at;
       }
-      if (!this.#ready) throw new ZmtpProtocolError('message before the READY command');
-      this.#parts.push(size < COPY_BELOW_BYTES && body.buffer.byteLength > size ? Buffer.from(body) : body);
-      if ((flags & FLAG_MORE) === 0) {
-        const parts = this.#parts;
-        this.#parts = [];
-        this.onMessage(parts);
+      const size = flags & FLAG_LONG ? frameSize(buf, at + 1) : buf[at + 1];
+      const bodyAt = at + headBytes;
+      if (size >= BIG_PART_BYTES) {
+        if (flags & FLAG_COMMAND) throw new ZmtpProtocolError(`command frame of ${size} bytes`);
+        this.#startBig(size, flags);
+        return this.#fillBig(buf, bodyAt);
       }
+      if (buf.length - bodyAt < size) {
+        this.#short = true;
+        return at;
+      }
+      const body = buf.subarray(bodyAt, bodyAt + size);
+      if (flags & FLAG_COMMAND) this.#onCommand(body);
+      else this.#part(Buffer.from(body), flags);
+      at = bodyAt + size;
+      if (one) return at;
+    }
+    return at;
+  }
+
+  #startBig(size: number, flags: number): void {
+    if (!this.#ready) throw new ZmtpProtocolError('message before the READY command');
+    if (size > MAX_PART_BYTES) throw new ZmtpProtocolError(`message part of ${size} bytes (at most ${MAX_PART_BYTES})`);
+    // Up to ONE_BUFFER_MAX the announced size is trusted at once; beyond, memory follows what arrives.
+    const buffer = size <= ONE_BUFFER_MAX ? Buffer.allocUnsafeSlow(size) : undefined;
+    this.#big = { size, filled: 0, flags, buffer, pieces: [] };
+  }
+
+  #fillBig(buf: Buffer, at: number): number {
+    const big = this.#big!;
+    const n = Math.min(big.size - big.filled, buf.length - at);
+    if (big.buffer) buf.copy(big.buffer, big.filled, at, at + n);
+    else big.pieces.push(Buffer.from(buf.subarray(at, at + n)));
+    big.filled += n;
+    if (big.filled === big.size) {
+      this.#big = undefined;
+      this.#part(big.buffer ?? Buffer.concat(big.pieces, big.size), big.flags);
+    }
+    return at + n;
+  }
+
+  #part(body: Buffer, flags: number): void {
+    if (!this.#ready) throw new ZmtpProtocolError('message before the READY command');
+    this.#parts.push(body);
+    if ((flags & FLAG_MORE) === 0) {
+      const parts = this.#parts;
+      this.#parts = [];
+      this.onMessage(parts);
     }
   }
 
@@ -135,43 +225,13 @@ export class ZmtpReader {
     }
     // Other commands (PING and the like, from later ZMTP versions) need no answer from a ZMTP 3.0 peer.
   }
+}
 
-  /** The first `n` (≤ 9) unread bytes, without consuming them. */
-  #peek(n: number): Buffer {
-    const first = this.#chunks[0];
-    if (first.length >= n) return first;
-    return Buffer.concat(this.#chunks, Math.min(this.#bytes, 64)).subarray(0, n);
-  }
-
-  #skip(n: number): void {
-    this.#take(n);
-  }
-
-  /** Consume `n` bytes (all present): a view of the read when they lie in one, else a copy. */
-  #take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    this.#bytes -= n;
-    const first = this.#chunks[0];
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    if (first.length === n) {
-      this.#chunks.shift();
-      return first;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const chunk = this.#chunks[0];
-      const use = Math.min(chunk.length, n - at);
-      chunk.copy(out, at, 0, use);
-      at += use;
-      if (use === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(use);
-    }
-    return out;
-  }
+/** The 8-byte size of a long frame. */
+function frameSize(buf: Buffer, at: number): number {
+  const high = buf.readUInt32BE(at);
+  if (high >= 0x20_0000) throw new ZmtpProtocolError('frame longer than 2^53 bytes');
+  return high * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
 }
 
 export interface ZmtpSubscriberOptions {
@@ -209,30 +269,50 @@ export class ZmtpSubscriber {
 
   #connect(): void {
     if (this.#closed) return;
-    const socket = 'path' in this.#target ? connect({ path: this.#target.path }) : connect({ ...this.#target, noDelay: true });
-    this.#socket = socket;
     const { onMessage, onError } = this.#options;
+    let socket: Socket | undefined;
     // A failure of what the message is handed to is not the connection's: it is reported, reading goes on.
     const reader = new ZmtpReader(
       (parts) => {
+        if (this.#socket !== socket) return; // closed by what an earlier message of the same read caused
         try {
           onMessage(parts);
         } catch (error) {
           onError(error as Error);
         }
       },
-      () => socket.write(AFTER_GREETING),
+      () => socket?.write(AFTER_GREETING),
     );
-    socket.write(greeting());
-    socket.on('data', (chunk: Buffer) => {
+    const received = (chunk: Buffer) => {
       if (this.#socket !== socket) return;
       try {
         reader.push(chunk);
       } catch (error) {
-        socket.destroy();
+        socket?.destroy();
         onError(error as Error);
       }
-    });
+    };
+    const where = 'path' in this.#target ? { path: this.#target.path } : { ...this.#target, noDelay: true };
+    if (IS_DENO) {
+      socket = connect(where);
+      socket.on('data', received);
+    } else {
+      // Reads go into one Buffer shared by every subscriber (reads run one at a time, and the reader
+      // keeps copies only) instead of a new one per read.
+      readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      socket = connect({
+        ...where,
+        onread: {
+          buffer: readBuffer,
+          callback: (n: number, buffer: Uint8Array) => {
+            received(Buffer.from(buffer.buffer, buffer.byteOffset, n));
+            return true;
+          },
+        },
+      });
+    }
+    this.#socket = socket;
+    socket.write(greeting());
     // A refused or dropped connection is retried as libzmq would; 'close' follows every ending.
     socket.on('error', () => {});
     socket.on('close', () => {
@@ -242,3 +322,5 @@ export class ZmtpSubscriber {
     });
   }
 }
+
+let readBuffer: Buffer | undefined;
