@@ -38,8 +38,8 @@ const GATEWAY_NODE_OPTIONS = nodeOptionsAt >= 0 ? args[nodeOptionsAt + 1].split(
 /** Environment variables for the gateway alone (--gateway-env NAME=VALUE, repeatable), e.g. GLIBC_TUNABLES. */
 const GATEWAY_ENV = Object.fromEntries(args.flatMap((a, i) => (a === '--gateway-env' ? [args[i + 1].split(/=(.*)/s).slice(0, 2)] : [])));
 /**
- * After a burst, glibc keeps the malloc arena that libzmq's I/O thread grew (README: Memory). With this
- * setting every allocation of 16 KB or more comes from mmap and goes back when freed: the flood's 64 KB
+ * After a burst, glibc keeps free memory the gateway's heap grew to (README: Memory). With this setting
+ * every allocation of 16 KB or more comes from mmap and goes back when freed: the flood's 64 KB
  * workloads run again on a second gateway started with it, for its RSS afterwards and its CPU cost.
  */
 const GIVE_BACK_TUNABLES = 'glibc.malloc.mmap_threshold=16384';
@@ -327,7 +327,7 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     if (gateway && process.platform === 'linux' && !GATEWAY_ENV.GLIBC_TUNABLES) {
       const tuned = await timed(`flood again, gateway with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES}`, () => floodOnTunedGateway(run, jupyterPath, memory, cleanup));
       rows.push(...tuned.rows.map((row) => ({ ...row, label: `${row.label} *` })));
-      lines.push(`* on a second gateway started with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES} (64 KB only, ${QUICK ? 1 : 3} round(s)): memory given back, for more CPU per message`);
+      lines.push(`* on a second gateway started with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES} (64 KB only, ${QUICK ? 1 : 3} round(s)): every allocation of 16 KB or more from mmap, given back when freed`);
     }
   }
   if (gateway && SECTIONS.has('kernels')) {
