@@ -94,6 +94,38 @@ test('it connects once the publisher listens, and again after the publisher rest
   }
 });
 
+test("a publisher with ZeroMQ heartbeats gets its PINGs answered: it keeps the connection, and nothing is lost", async () => {
+  const [port] = await freePorts(1);
+  const endpoint = `tcp://127.0.0.1:${port}`;
+  // libzmq drops a peer that does not answer a PING within the timeout.
+  const publisher = new zmq.Publisher({ linger: 0, heartbeatInterval: 50, heartbeatTimeout: 150 });
+  await publisher.bind(endpoint);
+  let accepted = 0;
+  let dropped = 0;
+  void (async () => {
+    for await (const event of publisher.events) {
+      if (event.type === 'accept') accepted++;
+      if (event.type === 'disconnect') dropped++;
+    }
+  })();
+  const { subscriber, messages, errors, probes } = subscribe(endpoint);
+  try {
+    await joined(publisher, probes);
+    for (let i = 0; i < 30; i++) {
+      await publisher.send(['beat', String(i)]);
+      await sleep(40); // 1.2 s: many heartbeat timeouts long
+    }
+    await waitUntil(() => messages.length === 30, 5000, 'every message');
+    assert.equal(messages.map((m) => m[1].toString()), Array.from({ length: 30 }, (_, i) => String(i)));
+    assert.is(accepted, 1, 'one connection all along');
+    assert.is(dropped, 0);
+    assert.equal(errors, []);
+  } finally {
+    subscriber.close();
+    publisher.close();
+  }
+});
+
 test('over ipc too', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kg-zmtp-'));
   const endpoint = `ipc://${join(dir, 'kernel')}-5`;

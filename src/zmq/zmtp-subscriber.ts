@@ -10,7 +10,8 @@
  * rules are worth a library.
  *
  * As libzmq does: the connection is retried every RECONNECT_MS until the publisher listens and after
- * it drops (a message cut by the drop is discarded); nothing is ever dropped for being slow to read.
+ * it drops (a message cut by the drop is discarded); heartbeat PINGs are answered (a publisher with
+ * ZMQ_HEARTBEAT_IVL drops a peer that does not); nothing is ever dropped for being slow to read.
  * A peer breaking the protocol is disconnected (reported once per connection) and retried.
  */
 import { constants } from 'node:buffer';
@@ -54,6 +55,12 @@ function command(name: string, properties: Record<string, string>): Buffer {
     parts.push(Buffer.from([key.length]), Buffer.from(key, 'ascii'), length, Buffer.from(value, 'utf8'));
   }
   const body = Buffer.concat(parts);
+  return Buffer.concat([Buffer.from([FLAG_COMMAND, body.length]), body]);
+}
+
+/** The answer to a heartbeat PING: a PONG command with the PING's context. */
+function pong(context: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from([4]), Buffer.from('PONG', 'ascii'), context]);
   return Buffer.concat([Buffer.from([FLAG_COMMAND, body.length]), body]);
 }
 
@@ -104,6 +111,8 @@ export class ZmtpReader {
   constructor(
     private readonly onMessage: (parts: Buffer[]) => void,
     private readonly onGreeted: () => void,
+    /** The peer sent a heartbeat PING (ZMTP 3.1) with this context; it wants a PONG back. */
+    private readonly onPing: (context: Buffer) => void = () => {},
   ) {}
 
   /** Takes the next bytes from the peer; throws ZmtpProtocolError when they break the protocol. */
@@ -219,11 +228,15 @@ export class ZmtpReader {
     const name = body.subarray(1, 1 + nameLength).toString('ascii');
     if (name === 'READY') {
       this.#ready = true;
+    } else if (name === 'PING') {
+      // A PING has a 2-byte TTL, then up to 16 bytes of context to echo (libzmq sends them to 3.0 peers too,
+      // and drops a peer that does not answer).
+      this.onPing(Buffer.from(body.subarray(1 + nameLength + 2, 1 + nameLength + 2 + 16)));
     } else if (name === 'ERROR') {
       const reasonLength = body[1 + nameLength] ?? 0;
       throw new ZmtpProtocolError(`peer refused the connection: ${body.subarray(2 + nameLength, 2 + nameLength + reasonLength).toString('utf8')}`);
     }
-    // Other commands (PING and the like, from later ZMTP versions) need no answer from a ZMTP 3.0 peer.
+    // Other commands (PONG and the like) need no answer.
   }
 }
 
@@ -282,6 +295,7 @@ export class ZmtpSubscriber {
         }
       },
       () => socket?.write(AFTER_GREETING),
+      (context) => socket?.write(pong(context)),
     );
     const received = (chunk: Buffer) => {
       if (this.#socket !== socket) return;
