@@ -17,7 +17,7 @@ export function encodeV1(channel: string, message: RawMessage): Buffer {
 }
 
 /** The channel names, encoded once. */
-const CHANNEL_BYTES = new Map<string, Buffer>();
+const CHANNEL_BYTES = new Map(['shell', 'control', 'stdin', 'iopub'].map((name) => [name, Buffer.from(name, 'utf8')]));
 
 /** `value` as a u64le, without the BigInt that writeBigUInt64LE needs (offsets are below 2^53). */
 function writeU64LE(target: Buffer, value: number, at: number): void {
@@ -27,11 +27,7 @@ function writeU64LE(target: Buffer, value: number, at: number): void {
 
 /** A message as chunks (see chunks.ts): only the offset table is new; big parts are not copied. */
 export function encodeV1Chunks(channel: string, message: RawMessage): Buffer[] {
-  let channelBytes = CHANNEL_BYTES.get(channel);
-  if (!channelBytes) {
-    channelBytes = Buffer.from(channel, 'utf8');
-    if (CHANNEL_BYTES.size < 8) CHANNEL_BYTES.set(channel, channelBytes);
-  }
+  const channelBytes = CHANNEL_BYTES.get(channel) ?? Buffer.from(channel, 'utf8');
   const parts = [channelBytes, message.header, message.parentHeader, message.metadata, message.content, ...message.buffers];
   const offsetNumber = parts.length + 1;
   const tableBytes = 8 * (offsetNumber + 1);

@@ -36,7 +36,7 @@ const FLAG_LONG = 0x02;
 const FLAG_COMMAND = 0x04;
 
 /** Signature, version 3.0, mechanism NULL, as-server 0, filler (64 bytes). */
-function greeting(): Buffer {
+const GREETING = (() => {
   const bytes = Buffer.alloc(64);
   bytes[0] = 0xff;
   bytes[9] = 0x7f;
@@ -44,31 +44,30 @@ function greeting(): Buffer {
   bytes[11] = 0;
   bytes.write('NULL', 12, 'ascii');
   return bytes;
+})();
+
+/** A command frame (short form): the command's name, then `data`. */
+function command(name: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from([name.length]), Buffer.from(name, 'ascii'), data]);
+  return Buffer.concat([Buffer.from([FLAG_COMMAND, body.length]), body]);
 }
 
-/** A command frame (short form): name and properties, as the NULL mechanism's READY needs. */
-function command(name: string, properties: Record<string, string>): Buffer {
-  const parts: Buffer[] = [Buffer.from([name.length]), Buffer.from(name, 'ascii')];
-  for (const [key, value] of Object.entries(properties)) {
+/** The properties of a READY command (the NULL mechanism's metadata). */
+function properties(values: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [key, value] of Object.entries(values)) {
     const length = Buffer.alloc(4);
     length.writeUInt32BE(Buffer.byteLength(value), 0);
     parts.push(Buffer.from([key.length]), Buffer.from(key, 'ascii'), length, Buffer.from(value, 'utf8'));
   }
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([FLAG_COMMAND, body.length]), body]);
-}
-
-/** The answer to a heartbeat PING: a PONG command with the PING's context. */
-function pong(context: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from([4]), Buffer.from('PONG', 'ascii'), context]);
-  return Buffer.concat([Buffer.from([FLAG_COMMAND, body.length]), body]);
+  return Buffer.concat(parts);
 }
 
 /**
  * What a SUB sends once it has the peer's greeting: READY, and a subscription to every topic. (libzmq
  * does not answer a READY that comes with the greeting's last bytes, so it waits for the peer's.)
  */
-const AFTER_GREETING = Buffer.concat([command('READY', { 'Socket-Type': 'SUB' }), Buffer.from([0x00, 0x01, 0x01])]);
+const AFTER_GREETING = Buffer.concat([command('READY', properties({ 'Socket-Type': 'SUB' })), Buffer.from([0x00, 0x01, 0x01])]);
 
 export class ZmtpProtocolError extends Error {
   override name = 'ZmtpProtocolError';
@@ -295,7 +294,7 @@ export class ZmtpSubscriber {
         }
       },
       () => socket?.write(AFTER_GREETING),
-      (context) => socket?.write(pong(context)),
+      (context) => socket?.write(command('PONG', context)),
     );
     const received = (chunk: Buffer) => {
       if (this.#socket !== socket) return;
@@ -326,7 +325,7 @@ export class ZmtpSubscriber {
       });
     }
     this.#socket = socket;
-    socket.write(greeting());
+    socket.write(GREETING);
     // A refused or dropped connection is retried as libzmq would; 'close' follows every ending.
     socket.on('error', () => {});
     socket.on('close', () => {
