@@ -83,6 +83,25 @@ test('iopub reaches every connection, in both protocols; replies reach only the 
   for (const client of [a, b, c]) await client.closeAndWait();
 });
 
+test('a big output reaches every client whole; one with a wrong signature, checked while it arrived, reaches none', async () => {
+  const [a, b] = await Promise.all([
+    KernelClient.connect(setup.gw, setup.kernel.id, { protocol: 'v1' }),
+    KernelClient.connect(setup.gw, setup.kernel.id),
+  ]);
+  // Over 1 MB: the content's signature is computed as its bytes arrive (zmtp-subscriber.ts onStream).
+  const text = 'é'.repeat(1_500_000);
+  const r = await execute(a, `forged:${text}`);
+  assert.is(r.stdout, text, 'the signed output, whole');
+  for (const client of [a, b]) {
+    await client.waitFor((m) => isStatus(m, r.request, 'idle'), 10_000, 'the idle of the cell');
+    const streams = client.messages.filter((m) => m.header.msg_type === 'stream' && m.parent_header.msg_id === r.request.header.msg_id);
+    assert.is(streams.length, 1, 'only the signed output arrived');
+    assert.is((streams[0].content as { text: string }).text, text);
+  }
+  a.close();
+  b.close();
+});
+
 test('input_request goes to the asker only; an unasked input_reply is dropped', async () => {
   const asker = await KernelClient.connect(setup.gw, setup.kernel.id);
   const other = await KernelClient.connect(setup.gw, setup.kernel.id);

@@ -132,6 +132,25 @@ test('Signer verify rejects wrong-length signatures without throwing', () => {
   assert.is(signer.verify(Buffer.from(SHA512_HEX, 'ascii'), H, P, M, C), false);
 });
 
+test('Signer verifier: the content given in pieces checks as verify does, right and wrong', () => {
+  for (const scheme of ['hmac-sha256', 'hmac-sha512']) {
+    const signer = new Signer(KEY, scheme);
+    const signature = signer.sign(H, P, M, C);
+    for (const cut of [0, 1, Math.floor(C.length / 2), C.length]) {
+      const verifier = signer.verifier(H, P, M);
+      verifier.update(C.subarray(0, cut));
+      verifier.update(C.subarray(cut));
+      assert.ok(verifier.matches(signature), `${scheme}, content cut at ${cut}`);
+    }
+    const tampered = signer.verifier(H, P, M);
+    tampered.update(Buffer.concat([C, Buffer.from(' ')]));
+    assert.is(tampered.matches(signature), false, `${scheme}: a tampered content`);
+    const shorter = signer.verifier(H, P, M);
+    shorter.update(C);
+    assert.is(shorter.matches(signature.subarray(0, 10)), false, `${scheme}: a short signature, without throwing`);
+  }
+});
+
 test('Signer verify rejects an uppercase-hex signature', () => {
   assert.is(new Signer(KEY).verify(Buffer.from(SHA256_HEX.toUpperCase(), 'ascii'), H, P, M, C), false);
 });

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
-import { ZmtpReader, ZmtpSubscriber } from '../src/zmq/zmtp-subscriber.ts';
+import { STREAM_MIN_BYTES, ZmtpReader, ZmtpSubscriber, type PartStream } from '../src/zmq/zmtp-subscriber.ts';
 import { freePorts, sleep, waitUntil } from './helpers/processes.ts';
 
 /** A subscriber collecting what it receives (but the probes of `joined`) and the errors it reports. */
@@ -213,20 +213,24 @@ test('after close() it connects no more', async () => {
   }
 });
 
+/** `body` as one ZMTP frame with `flags` (the long form when it needs it). */
+function zmtpFrame(flags: number, body: Buffer): Buffer {
+  if (body.length < 256) return Buffer.concat([Buffer.from([flags, body.length]), body]);
+  const head = Buffer.alloc(9);
+  head[0] = flags | 0x02;
+  head.writeBigUInt64BE(BigInt(body.length), 1);
+  return Buffer.concat([head, body]);
+}
+
+const READY_FROM_PUB = Buffer.from([0x04, 0x19, 5, ...Buffer.from('READY'), 11, ...Buffer.from('Socket-Type'), 0, 0, 0, 3, ...Buffer.from('PUB')]);
+
 test('ZmtpReader: the same messages whatever way the bytes are split, from a read Buffer it reuses', () => {
-  const frame = (flags: number, body: Buffer) => {
-    if (body.length < 256) return Buffer.concat([Buffer.from([flags, body.length]), body]);
-    const head = Buffer.alloc(9);
-    head[0] = flags | 0x02;
-    head.writeBigUInt64BE(BigInt(body.length), 1);
-    return Buffer.concat([head, body]);
-  };
-  const ready = Buffer.from([0x04, 0x19, 5, ...Buffer.from('READY'), 11, ...Buffer.from('Socket-Type'), 0, 0, 0, 3, ...Buffer.from('PUB')]);
+  const frame = zmtpFrame;
   const big = Buffer.alloc(70_000);
   for (let i = 0; i < big.length; i++) big[i] = i % 253;
   const stream = Buffer.concat([
     greeting(),
-    ready,
+    READY_FROM_PUB,
     frame(0x01, Buffer.from('topic')),
     frame(0x01, Buffer.alloc(0)),
     frame(0x00, Buffer.alloc(300, 'y')),
@@ -258,6 +262,96 @@ test('ZmtpReader: the same messages whatever way the bytes are split, from a rea
       parts.forEach((part, j) => assert.ok(part.equals(expected[i][j]), `split every ${step} bytes: message ${i}, part ${j}`));
     });
     assert.is(greeted, 1);
+  }
+});
+
+test('ZmtpReader follows a big last part as it arrives: its pieces in order, then the whole message to the stream only', () => {
+  const big = Buffer.alloc(STREAM_MIN_BYTES + 12_345);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 251;
+  const notLast = Buffer.alloc(STREAM_MIN_BYTES, 'n');
+  const bytes = Buffer.concat([
+    greeting(),
+    READY_FROM_PUB,
+    zmtpFrame(0x01, Buffer.from('topic')),
+    zmtpFrame(0x00, big), // followed
+    zmtpFrame(0x01, notLast), // big but not last: not followed
+    zmtpFrame(0x00, Buffer.from('end')),
+    zmtpFrame(0x00, Buffer.alloc(STREAM_MIN_BYTES - 1, 's')), // last but below the size: not followed
+  ]);
+  for (const step of [1000, 65_536, 300_000, bytes.length]) {
+    const messages: Buffer[][] = [];
+    const starts: Array<{ before: string[]; size: number }> = [];
+    const pieces: Buffer[] = [];
+    const ended: Buffer[][] = [];
+    const reader = new ZmtpReader(
+      (parts) => messages.push(parts),
+      () => {},
+      () => {},
+      (before, size): PartStream => {
+        starts.push({ before: before.map((part) => part.toString()), size });
+        return { data: (piece) => pieces.push(Buffer.from(piece)), end: (parts) => ended.push(parts) };
+      },
+    );
+    for (let at = 0; at < bytes.length; at += step) reader.push(bytes.subarray(at, at + step));
+    assert.equal(starts, [{ before: ['topic'], size: big.length }], `split every ${step}: one message followed`);
+    assert.ok(Buffer.concat(pieces).equals(big), `split every ${step}: the pieces make the part`);
+    assert.is(ended.length, 1);
+    assert.is(ended[0][0].toString(), 'topic');
+    assert.ok(ended[0][1].equals(big));
+    assert.is(messages.length, 2, `split every ${step}: the others go to onMessage, the followed one does not`);
+    assert.ok(messages[0][0].equals(notLast));
+    assert.is(messages[1][0].length, STREAM_MIN_BYTES - 1);
+  }
+});
+
+test('ZmtpSubscriber: a followed message whose stream throws is reported and still delivered whole; big parts read in place arrive intact', async () => {
+  const [port] = await freePorts(1);
+  const publisher = new zmq.Publisher({ linger: 0 });
+  await publisher.bind(`tcp://127.0.0.1:${port}`);
+  const messages: Buffer[][] = [];
+  const errors: Error[] = [];
+  const pieces: number[] = [];
+  let streams = 0;
+  let probes = 0;
+  const subscriber = new ZmtpSubscriber({
+    endpoint: `tcp://127.0.0.1:${port}`,
+    onMessage: (parts) => (parts[0].toString() === 'probe' ? probes++ : messages.push(parts)),
+    onError: (error) => errors.push(error),
+    onStream: () => {
+      const which = ++streams;
+      let seen = 0;
+      return {
+        data: (piece) => {
+          seen += piece.length;
+          // The second followed message's stream fails part way.
+          if (which === 2 && seen > STREAM_MIN_BYTES) throw new Error('stream failure');
+        },
+        end: (parts) => {
+          pieces.push(seen);
+          messages.push(parts);
+        },
+      };
+    },
+  });
+  try {
+    await waitUntil(async () => { await publisher.send(['probe']); return probes > 0; }, 10_000, 'the subscription', 20);
+    const bigs = [3, 5, 9].map((mb) => {
+      const part = Buffer.alloc(mb * 1024 * 1024 + 17);
+      for (let i = 0; i < part.length; i += 4096) part[i] = (i / 4096 + mb) % 256;
+      return part;
+    });
+    for (const part of bigs) await publisher.send(['topic', part]);
+    await waitUntil(() => messages.length >= 3, 10_000, 'the three messages');
+    messages.forEach((parts, i) => {
+      assert.is(parts[0].toString(), 'topic');
+      assert.ok(parts[1].equals(bigs[i]), `message ${i} intact`);
+    });
+    assert.equal(pieces, [bigs[0].length, bigs[2].length], 'the first and third ended at their streams, after all their bytes');
+    assert.is(errors.length, 1);
+    assert.is(errors[0].message, 'stream failure');
+  } finally {
+    subscriber.close();
+    publisher.close();
   }
 });
 

@@ -6,10 +6,11 @@
  */
 import { errorMessage, type Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
-import { MessageFactory, newSessionId, parseSigned, ProtocolError, Signer } from '../messaging/session.ts';
+import { MessageFactory, newSessionId, parseFrames, parseSigned, ProtocolError, Signer, type ContentVerifier } from '../messaging/session.ts';
 import { byteLength } from '../zmq/io.ts';
 import { trafficPassed } from '../zmq/message-memory.ts';
 import type { KernelMessage } from './kernel-message.ts';
+import type { PartStream } from '../zmq/zmtp-subscriber.ts';
 import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
 import { parentOf, REQUEST_CHANNELS, RequestRouter, type RequestChannel, type RequestHeader, type Requester } from './requests.ts';
 import { metrics } from '../metrics/gateway-metrics.ts';
@@ -70,6 +71,7 @@ export class KernelConnection {
         connection,
         routingId: `gateway-${this.factory.session}`,
         onMessage: (channel, frames) => this.#onMessage(channel, frames),
+        followIopubContent: (frames) => this.#followIopubContent(frames),
         onError: (channel, error) => this.#options.log.error(`kernel ${this.#options.kernelId}: ${channel} socket error: ${error.message}`),
         next: (channel) => this.#router.next(channel, this.#signer, generation),
         onStdinConnected: () => {
@@ -140,10 +142,32 @@ export class KernelConnection {
     return header;
   }
 
-  /** Parse and check a message from one of the kernel's sockets, or log why not. */
-  #read(channel: KernelChannel, frames: Buffer[]): KernelMessage | undefined {
+  /**
+   * A big iopub content starts arriving after `frames` (the message's other parts): its signature is
+   * computed as its bytes come, while the gateway would otherwise wait for them, instead of after its
+   * last byte (~33 ms for 50 MB here). Anything unusual (a malformed message, buffers after the
+   * content, signing off) is left to the whole message's usual path.
+   */
+  #followIopubContent(frames: readonly Buffer[]): PartStream | undefined {
+    if (!this.#signer.enabled) return undefined;
+    let parsed;
     try {
-      const parsed = parseSigned(frames, this.#signer);
+      parsed = parseFrames([...frames, Buffer.alloc(0)]);
+    } catch {
+      return undefined;
+    }
+    if (parsed.buffers.length > 0) return undefined;
+    const verifier = this.#signer.verifier(parsed.header, parsed.parentHeader, parsed.metadata);
+    return {
+      data: (piece) => verifier.update(piece),
+      end: (parts) => this.#onMessage('iopub', parts, verifier),
+    };
+  }
+
+  /** Parse and check a message from one of the kernel's sockets, or log why not. */
+  #read(channel: KernelChannel, frames: Buffer[], verifier?: ContentVerifier): KernelMessage | undefined {
+    try {
+      const parsed = parseSigned(frames, this.#signer, verifier);
       const header = JSON.parse(parsed.header.toString('utf8')) as MessageHeader;
       if (typeof header !== 'object' || header === null || typeof header.msg_type !== 'string') {
         throw new ProtocolError('header has no msg_type');
@@ -155,12 +179,13 @@ export class KernelConnection {
     }
   }
 
-  #onMessage(channel: KernelChannel, frames: Buffer[]): void {
+  /** A whole message from one of the kernel's sockets; `verifier` was given its content as it arrived. */
+  #onMessage(channel: KernelChannel, frames: Buffer[], verifier?: ContentVerifier): void {
     if (channel === 'iopub') this.#lastIopubAt = Date.now();
     const bytes = byteLength(frames);
     trafficPassed(bytes);
     metrics.count('from_kernel', channel, bytes);
-    const message = this.#read(channel, frames);
+    const message = this.#read(channel, frames, verifier);
     if (!message) return;
     const parent = this.#parentOf(message);
     if (channel === 'iopub') {

@@ -12,7 +12,7 @@ import type * as Zmq from 'zeromq';
 import type { ConnectionInfo } from '../messaging/message.ts';
 import type { RequestChannel } from './requests.ts';
 import { IS_DENO, receiveLoop } from '../zmq/io.ts';
-import { ZmtpSubscriber } from '../zmq/zmtp-subscriber.ts';
+import { ZmtpSubscriber, type StreamStart } from '../zmq/zmtp-subscriber.ts';
 
 export type KernelChannel = RequestChannel | 'iopub';
 
@@ -22,6 +22,8 @@ export interface KernelSocketsOptions {
   routingId: string;
   /** Every multipart message from any of the four sockets. */
   onMessage: (channel: KernelChannel, frames: Buffer[]) => void;
+  /** An iopub message with a big last part starts (see zmtp-subscriber.ts): how to follow its bytes as they arrive, if at all. */
+  followIopubContent: StreamStart;
   onError: (channel: KernelChannel, error: Error) => void;
   /** The stdin socket finished its ZeroMQ handshake with the kernel (not reported under Deno). */
   onStdinConnected: () => void;
@@ -74,7 +76,12 @@ export class KernelSockets {
       connection.transport === 'ipc' ? `ipc://${connection.ip}-${connection[`${channel}_port`]}` : `tcp://${connection.ip}:${connection[`${channel}_port`]}`;
     // Nothing from the kernel waits in ZeroMQ: it is read at once, and the bridge applies explicit,
     // reported limits per client instead.
-    this.#iopub = new ZmtpSubscriber({ endpoint: endpoint('iopub'), onMessage: (frames) => onMessage('iopub', frames), onError: (e) => onError('iopub', e) });
+    this.#iopub = new ZmtpSubscriber({
+      endpoint: endpoint('iopub'),
+      onMessage: (frames) => onMessage('iopub', frames),
+      onError: (e) => onError('iopub', e),
+      onStream: options.followIopubContent,
+    });
     const dealer = (channel: RequestChannel) => {
       const socket = new zmq!.Dealer({ routingId, linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: SEND_HIGH_WATER_MARK });
       socket.connect(endpoint(channel));

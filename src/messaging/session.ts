@@ -44,9 +44,33 @@ export class Signer {
   /** Constant-time check of a received signature. */
   verify(signature: Buffer, header: Buffer, parentHeader: Buffer, metadata: Buffer, content: Buffer): boolean {
     if (!this.enabled) return true;
-    const expected = this.sign(header, parentHeader, metadata, content);
-    return signature.length === expected.length && timingSafeEqual(signature, expected);
+    return matches(signature, this.sign(header, parentHeader, metadata, content));
   }
+
+  /**
+   * The same check for a message whose content is still arriving: give it the content's pieces as they
+   * come, then the signature. (Only when signing is on.)
+   */
+  verifier(header: Buffer, parentHeader: Buffer, metadata: Buffer): ContentVerifier {
+    const hmac = createHmac(this.#digest, this.#key);
+    hmac.update(header);
+    hmac.update(parentHeader);
+    hmac.update(metadata);
+    return {
+      update: (piece) => void hmac.update(piece),
+      matches: (signature) => matches(signature, Buffer.from(hmac.digest('hex'), 'ascii')),
+    };
+  }
+}
+
+export interface ContentVerifier {
+  update(piece: Buffer): void;
+  /** Once, after the last piece: whether `signature` is the message's. */
+  matches(signature: Buffer): boolean;
+}
+
+function matches(signature: Buffer, expected: Buffer): boolean {
+  return signature.length === expected.length && timingSafeEqual(signature, expected);
 }
 
 /** The parts of a multipart message: routing prefix, signature and the raw message. */
@@ -78,11 +102,17 @@ export function parseFrames(frames: readonly Buffer[]): Parsed {
   };
 }
 
-/** Parse frames and check the signature; throws ProtocolError when either fails. */
-export function parseSigned(frames: readonly Buffer[], signer: Signer): Parsed {
+/**
+ * Parse frames and check the signature (with `verifier` when it was given the content as it arrived);
+ * throws ProtocolError when either fails.
+ */
+export function parseSigned(frames: readonly Buffer[], signer: Signer, verifier?: ContentVerifier): Parsed {
   const parsed = parseFrames(frames);
   if (signer.enabled && parsed.signature.length === 0) throw new ProtocolError('unsigned message');
-  if (!signer.verify(parsed.signature, parsed.header, parsed.parentHeader, parsed.metadata, parsed.content)) {
+  const valid = verifier
+    ? verifier.matches(parsed.signature)
+    : signer.verify(parsed.signature, parsed.header, parsed.parentHeader, parsed.metadata, parsed.content);
+  if (!valid) {
     throw new ProtocolError('invalid signature');
   }
   return parsed;

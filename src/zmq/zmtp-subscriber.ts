@@ -25,6 +25,10 @@ const BIG_PART_BYTES = 16 * 1024;
 const MAX_HEAD_BYTES = 9;
 /** Parts up to this size get their Buffer as soon as their size is announced. */
 const ONE_BUFFER_MAX = 64 * 1024 * 1024;
+/** A message's last part at least this long can be followed while it arrives (onStream). */
+export const STREAM_MIN_BYTES = 1024 * 1024;
+/** While at least this much of a big part is still to come, the socket reads straight into its Buffer. */
+const IN_PLACE_MIN_BYTES = 256 * 1024;
 /** The largest part a Buffer can hold here. */
 const MAX_PART_BYTES = Math.min(constants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
 /** Reads from the socket go into one Buffer of this size, reused (the reader copies what it keeps). */
@@ -88,7 +92,26 @@ interface BigPart {
   flags: number;
   buffer: Buffer | undefined;
   pieces: Buffer[];
+  /** Where its bytes go as they arrive, when it is a message's last part. */
+  stream: PartStream | undefined;
 }
+
+/**
+ * A message whose last part is big, followed while that part arrives: so that work on its bytes (its
+ * signature) is done while the rest is still on its way, instead of after the last byte.
+ */
+export interface PartStream {
+  /** The part's next bytes: a view of memory the reader owns and does not overwrite. */
+  data(piece: Buffer): void;
+  /**
+   * The part is all there: the whole message, as onMessage would have had it (onMessage does not).
+   * When the connection ends first, nothing more comes.
+   */
+  end(parts: Buffer[]): void;
+}
+
+/** Asked when a message's last part of `size` bytes starts, after `parts` (read only): a PartStream to follow it, or none. */
+export type StreamStart = (parts: readonly Buffer[], size: number) => PartStream | undefined;
 
 /**
  * Reads ZMTP 3 frames from a byte stream; hands over every whole multipart message. It keeps nothing
@@ -112,7 +135,24 @@ export class ZmtpReader {
     private readonly onGreeted: () => void,
     /** The peer sent a heartbeat PING (ZMTP 3.1) with this context; it wants a PONG back. */
     private readonly onPing: (context: Buffer) => void = () => {},
+    private readonly onStream?: StreamStart,
   ) {}
+
+  /**
+   * Where the next read from the socket should go: the rest of a big part still far from its end (the
+   * socket fills it, and nothing is copied), or undefined for any Buffer (bytes then come to push()).
+   */
+  readTarget(): Buffer | undefined {
+    const big = this.#big;
+    if (!big?.buffer || big.size - big.filled < IN_PLACE_MIN_BYTES) return undefined;
+    return big.buffer.subarray(big.filled);
+  }
+
+  /** `n` bytes were read into the Buffer readTarget() gave. */
+  filledInPlace(n: number): void {
+    const big = this.#big!;
+    this.#filled(big, big.buffer!.subarray(big.filled, big.filled + n));
+  }
 
   /** Takes the next bytes from the peer; throws ZmtpProtocolError when they break the protocol. */
   push(input: Buffer): void {
@@ -196,29 +236,44 @@ export class ZmtpReader {
     if (size > MAX_PART_BYTES) throw new ZmtpProtocolError(`message part of ${size} bytes (at most ${MAX_PART_BYTES})`);
     // Up to ONE_BUFFER_MAX the announced size is trusted at once; beyond, memory follows what arrives.
     const buffer = size <= ONE_BUFFER_MAX ? Buffer.allocUnsafeSlow(size) : undefined;
-    this.#big = { size, filled: 0, flags, buffer, pieces: [] };
+    const last = (flags & FLAG_MORE) === 0;
+    const stream = last && size >= STREAM_MIN_BYTES ? this.onStream?.(this.#parts, size) : undefined;
+    this.#big = { size, filled: 0, flags, buffer, pieces: [], stream };
   }
 
   #fillBig(buf: Buffer, at: number): number {
     const big = this.#big!;
     const n = Math.min(big.size - big.filled, buf.length - at);
-    if (big.buffer) buf.copy(big.buffer, big.filled, at, at + n);
-    else big.pieces.push(Buffer.from(buf.subarray(at, at + n)));
-    big.filled += n;
-    if (big.filled === big.size) {
-      this.#big = undefined;
-      this.#part(big.buffer ?? Buffer.concat(big.pieces, big.size), big.flags);
+    let piece: Buffer;
+    if (big.buffer) {
+      buf.copy(big.buffer, big.filled, at, at + n);
+      piece = big.buffer.subarray(big.filled, big.filled + n);
+    } else {
+      piece = Buffer.from(buf.subarray(at, at + n));
+      big.pieces.push(piece);
     }
+    this.#filled(big, piece);
     return at + n;
   }
 
-  #part(body: Buffer, flags: number): void {
+  /** `piece`, the big part's next bytes, is in its place. */
+  #filled(big: BigPart, piece: Buffer): void {
+    big.filled += piece.length;
+    if (piece.length > 0) big.stream?.data(piece);
+    if (big.filled === big.size) {
+      this.#big = undefined;
+      this.#part(big.buffer ?? Buffer.concat(big.pieces, big.size), big.flags, big.stream);
+    }
+  }
+
+  #part(body: Buffer, flags: number, stream?: PartStream): void {
     if (!this.#ready) throw new ZmtpProtocolError('message before the READY command');
     this.#parts.push(body);
     if ((flags & FLAG_MORE) === 0) {
       const parts = this.#parts;
       this.#parts = [];
-      this.onMessage(parts);
+      if (stream) stream.end(parts);
+      else this.onMessage(parts);
     }
   }
 
@@ -252,6 +307,36 @@ export interface ZmtpSubscriberOptions {
   onMessage: (parts: Buffer[]) => void;
   /** A peer broke the protocol (the connection is retried), or the endpoint is unusable. */
   onError: (error: Error) => void;
+  /**
+   * A message's last part of STREAM_MIN_BYTES or more starts: a PartStream to follow it as it arrives
+   * (its end then takes the message instead of onMessage), or none. What the stream throws is reported,
+   * it is given nothing more, and the message then goes to onMessage.
+   */
+  onStream?: StreamStart;
+}
+
+/** `stream` with what it throws reported to `onError`: it is then given nothing more, and the message goes to `onMessage`. */
+function guarded(stream: PartStream, onMessage: (parts: Buffer[]) => void, onError: (error: Error) => void): PartStream {
+  let failed = false;
+  return {
+    data(piece) {
+      if (failed) return;
+      try {
+        stream.data(piece);
+      } catch (error) {
+        failed = true;
+        onError(error as Error);
+      }
+    },
+    end(parts) {
+      if (failed) return onMessage(parts);
+      try {
+        stream.end(parts);
+      } catch (error) {
+        onError(error as Error);
+      }
+    },
+  };
 }
 
 /** A SUB socket connected to one publisher, subscribed to everything. */
@@ -281,25 +366,40 @@ export class ZmtpSubscriber {
 
   #connect(): void {
     if (this.#closed) return;
-    const { onMessage, onError } = this.#options;
+    const { onMessage, onError, onStream } = this.#options;
     let socket: Socket | undefined;
     // A failure of what the message is handed to is not the connection's: it is reported, reading goes on.
-    const reader = new ZmtpReader(
-      (parts) => {
-        if (this.#socket !== socket) return; // closed by what an earlier message of the same read caused
+    const deliver = (parts: Buffer[]) => {
+      if (this.#socket !== socket) return; // closed by what an earlier message of the same read caused
+      try {
+        onMessage(parts);
+      } catch (error) {
+        onError(error as Error);
+      }
+    };
+    const startStream: StreamStart | undefined =
+      onStream &&
+      ((parts, size) => {
+        if (this.#socket !== socket) return undefined;
         try {
-          onMessage(parts);
+          const stream = onStream(parts, size);
+          return stream && guarded(stream, deliver, onError);
         } catch (error) {
           onError(error as Error);
+          return undefined;
         }
-      },
+      });
+    const reader = new ZmtpReader(
+      deliver,
       () => socket?.write(AFTER_GREETING),
       (context) => socket?.write(command('PONG', context)),
+      startStream,
     );
-    const received = (chunk: Buffer) => {
+    const received = (chunk: Buffer | number) => {
       if (this.#socket !== socket) return;
       try {
-        reader.push(chunk);
+        if (typeof chunk === 'number') reader.filledInPlace(chunk);
+        else reader.push(chunk);
       } catch (error) {
         socket?.destroy();
         onError(error as Error);
@@ -311,14 +411,15 @@ export class ZmtpSubscriber {
       socket.on('data', received);
     } else {
       // Reads go into one Buffer shared by every subscriber (reads run one at a time, and the reader
-      // keeps copies only) instead of a new one per read.
-      readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      // keeps copies only) instead of a new one per read; or, in the middle of a big part, straight
+      // into that part's own Buffer (a 50 MB output is then not copied once more).
+      const shared = (readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
       socket = connect({
         ...where,
         onread: {
-          buffer: readBuffer,
+          buffer: () => reader.readTarget() ?? shared,
           callback: (n: number, buffer: Uint8Array) => {
-            received(Buffer.from(buffer.buffer, buffer.byteOffset, n));
+            received(buffer === shared ? Buffer.from(buffer.buffer, buffer.byteOffset, n) : n);
             return true;
           },
         },

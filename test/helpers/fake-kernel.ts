@@ -3,13 +3,14 @@
  * provisioner that "launches" it: enough to test the gateway's kernel and bridge layers without
  * Python. It answers kernel_info; `execute_request` publishes busy, execute_input, a stdout stream
  * of the code, the reply and idle; code `input:<prompt>` asks for input first and prints the answer;
- * code `hang` never answers; shutdown_request ends it.
+ * code `hang` never answers; `forged:<text>` publishes a stdout stream of `<text>` with a wrong
+ * signature before the right one; shutdown_request ends it.
  */
 import * as zmq from 'zeromq';
 import { choosePorts, releasePorts, type Ports } from '../../src/kernels/provisioners/ports.ts';
 import type { ExitStatus, KernelProvisioner, LaunchedProcess, LaunchRequest } from '../../src/kernels/provisioners/provisioner.ts';
 import type { ConnectionInfo } from '../../src/messaging/message.ts';
-import { MessageFactory, parseSigned, serializeFrames, Signer } from '../../src/messaging/session.ts';
+import { DELIMITER, MessageFactory, parseSigned, serializeFrames, Signer } from '../../src/messaging/session.ts';
 import { receiveLoop } from '../../src/zmq/io.ts';
 
 interface Incoming {
@@ -68,9 +69,20 @@ export class FakeKernel {
     };
   }
 
-  #send(socket: zmq.Socket & zmq.Writable, msgType: string, content: unknown, parent: Record<string, unknown>, identities: Buffer[] = []): Promise<void> {
+  #send(
+    socket: zmq.Socket & zmq.Writable,
+    msgType: string,
+    content: unknown,
+    parent: Record<string, unknown>,
+    identities: Buffer[] = [],
+    forged = false,
+  ): Promise<void> {
     const message = this.#factory.message(msgType, content, parent);
     const frames = serializeFrames(message, this.#signer, socket === this.#iopub ? [Buffer.from(`kernel.${msgType}`)] : identities);
+    if (forged) {
+      const at = frames.indexOf(DELIMITER) + 1;
+      frames[at] = Buffer.from(frames[at].toString().replace(/^./, (c) => (c === '0' ? '1' : '0')));
+    }
     // zeromq v6 allows one send in flight per socket.
     const next = (this.#sending.get(socket) ?? Promise.resolve()).then(() => (this.#closed ? undefined : socket.send(frames)));
     this.#sending.set(socket, next.catch(() => undefined));
@@ -91,6 +103,10 @@ export class FakeKernel {
       const count = ++this.#count;
       await this.#send(this.#iopub, 'execute_input', { code, execution_count: count }, header);
       let text = code;
+      if (code.startsWith('forged:')) {
+        text = code.slice('forged:'.length);
+        await this.#send(this.#iopub, 'stream', { name: 'stdout', text: `forged ${text}` }, header, [], true);
+      }
       if (code.startsWith('input:')) {
         const answer = new Promise<string>((resolve) => (this.#pendingInput = resolve));
         await this.#send(this.#stdin, 'input_request', { prompt: code.slice(6), password: false }, header, identities);
