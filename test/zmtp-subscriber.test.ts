@@ -355,4 +355,49 @@ test('ZmtpSubscriber: a followed message whose stream throws is reported and sti
   }
 });
 
+test('a connection that ends in the middle of a big part: the part is dropped (its stream never ends), whole messages before it arrive, the subscriber reconnects', async () => {
+  const whole = Buffer.alloc(3 * 1024 * 1024, 'w');
+  const cut = Buffer.alloc(5 * 1024 * 1024, 'c');
+  const bytes = Buffer.concat([greeting(), READY_FROM_PUB, zmtpFrame(0x00, whole), zmtpFrame(0x00, cut).subarray(0, 9 + 2 * 1024 * 1024)]);
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    socket.on('error', () => {});
+    socket.end(bytes);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const messages: Buffer[][] = [];
+  const errors: Error[] = [];
+  const streams = { started: 0, bytes: 0, ended: 0 };
+  const subscriber = new ZmtpSubscriber({
+    endpoint: `tcp://127.0.0.1:${port}`,
+    onMessage: (parts) => messages.push(parts),
+    onError: (error) => errors.push(error),
+    onStream: () => {
+      streams.started++;
+      return {
+        data: (piece) => (streams.bytes += piece.length),
+        end: (parts) => {
+          streams.ended++;
+          messages.push(parts);
+        },
+      };
+    },
+  });
+  try {
+    await waitUntil(() => connections >= 3 && messages.length >= 3, 10_000, 'three connections, each with its whole message');
+    subscriber.close();
+    assert.ok(messages.every((parts) => parts.length === 1 && parts[0].equals(whole)), 'only whole messages, intact');
+    assert.ok(streams.started >= 2 * messages.length - 1, `both big parts of every connection were followed (${streams.started})`);
+    assert.is(streams.ended, messages.length, 'only the whole ones ended');
+    // Every connection but the last (whose cut part may still have been arriving) gave its 2 MB.
+    assert.ok(streams.bytes >= messages.length * whole.length + (messages.length - 1) * 2 * 1024 * 1024, 'the cut parts were followed as far as they came');
+    assert.equal(errors, [], 'a connection that ends is no protocol error');
+  } finally {
+    subscriber.close();
+    server.close();
+  }
+});
+
 test.run();
