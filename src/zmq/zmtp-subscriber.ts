@@ -118,6 +118,7 @@ export type StreamStart = (parts: readonly Buffer[], size: number) => PartStream
  * of the Buffers it is given (the socket reads into one Buffer again and again): small parts are
  * copied out whole, a big part is copied into a Buffer of its own as its bytes arrive (so nothing is
  * left to join when its last byte comes), and the start of a frame cut by the end of a read is copied.
+ * Or the socket reads the rest of a big part straight into its Buffer (readTarget, filledInPlace).
  */
 export class ZmtpReader {
   readonly #greeting = Buffer.alloc(64);
@@ -395,6 +396,7 @@ export class ZmtpSubscriber {
       (context) => socket?.write(command('PONG', context)),
       startStream,
     );
+    // A read's bytes, or (a number) how many were read into reader.readTarget().
     const received = (chunk: Buffer | number) => {
       if (this.#socket !== socket) return;
       try {
