@@ -2,7 +2,7 @@
  * The Jupyter wire format over ZeroMQ: HMAC signing and verification, multipart framing, ids and dates.
  * No I/O here. Message content is never parsed: signatures cover the exact bytes on the wire.
  */
-import { createHmac, getHashes, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, getHashes, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
 import { PROTOCOL_VERSION, type MessageHeader, type RawMessage } from './message.ts';
 
 export const DELIMITER = Buffer.from('<IDS|MSG>', 'ascii');
@@ -33,12 +33,9 @@ export class Signer {
   /** Lowercase hex digest, as ASCII bytes, of header ‖ parent ‖ metadata ‖ content. */
   sign(header: Buffer, parentHeader: Buffer, metadata: Buffer, content: Buffer): Buffer {
     if (!this.enabled) return EMPTY;
-    const hmac = createHmac(this.#digest, this.#key);
-    hmac.update(header);
-    hmac.update(parentHeader);
-    hmac.update(metadata);
+    const hmac = this.#begin(header, parentHeader, metadata);
     hmac.update(content);
-    return Buffer.from(hmac.digest('hex'), 'ascii');
+    return hexDigest(hmac);
   }
 
   /** Constant-time check of a received signature. */
@@ -52,15 +49,25 @@ export class Signer {
    * come, then the signature. (Only when signing is on.)
    */
   verifier(header: Buffer, parentHeader: Buffer, metadata: Buffer): ContentVerifier {
+    const hmac = this.#begin(header, parentHeader, metadata);
+    return {
+      update: (piece) => void hmac.update(piece),
+      matches: (signature) => matches(signature, hexDigest(hmac)),
+    };
+  }
+
+  /** An HMAC over the parts before the content. */
+  #begin(header: Buffer, parentHeader: Buffer, metadata: Buffer): Hmac {
     const hmac = createHmac(this.#digest, this.#key);
     hmac.update(header);
     hmac.update(parentHeader);
     hmac.update(metadata);
-    return {
-      update: (piece) => void hmac.update(piece),
-      matches: (signature) => matches(signature, Buffer.from(hmac.digest('hex'), 'ascii')),
-    };
+    return hmac;
   }
+}
+
+function hexDigest(hmac: Hmac): Buffer {
+  return Buffer.from(hmac.digest('hex'), 'ascii');
 }
 
 export interface ContentVerifier {

@@ -1,8 +1,9 @@
 /**
  * Giving back the memory of kernel messages. The parts of a received ZeroMQ message are Buffers (the
  * iopub subscriber's own, or zero-copy ones over libzmq's memory for the other channels); their memory
- * is freed only when V8 collects them, and V8 keeps the pages its own heap grew to during a burst. Left alone, a 50 MB output stays until some later
- * collection (the next one may find two), and a burst's memory for minutes. So:
+ * is freed only when V8 collects them, and V8 keeps the pages its own heap grew to during a burst.
+ * Left alone, a 50 MB output stays until some later collection (the next one may find two), and a
+ * burst's memory for minutes. So:
  *  - once big messages have been written to the clients, a collection frees them (a minor one is not
  *    enough: the memory pressure a message itself reports to V8 has usually made its Buffers old by
  *    then). It comes as soon as 32 MB of them wait, so a 50 MB output is freed before the next one

@@ -316,30 +316,6 @@ export interface ZmtpSubscriberOptions {
   onStream?: StreamStart;
 }
 
-/** `stream` with what it throws reported to `onError`: it is then given nothing more, and the message goes to `onMessage`. */
-function guarded(stream: PartStream, onMessage: (parts: Buffer[]) => void, onError: (error: Error) => void): PartStream {
-  let failed = false;
-  return {
-    data(piece) {
-      if (failed) return;
-      try {
-        stream.data(piece);
-      } catch (error) {
-        failed = true;
-        onError(error as Error);
-      }
-    },
-    end(parts) {
-      if (failed) return onMessage(parts);
-      try {
-        stream.end(parts);
-      } catch (error) {
-        onError(error as Error);
-      }
-    },
-  };
-}
-
 /** A SUB socket connected to one publisher, subscribed to everything. */
 export class ZmtpSubscriber {
   readonly #options: ZmtpSubscriberOptions;
@@ -378,17 +354,33 @@ export class ZmtpSubscriber {
         onError(error as Error);
       }
     };
+    // The same for a followed message (rare: no need to inline): a stream that throws is given nothing
+    // more, and its message goes to onMessage whole.
+    const reported = (action: () => void): boolean => {
+      try {
+        action();
+        return true;
+      } catch (error) {
+        onError(error as Error);
+        return false;
+      }
+    };
     const startStream: StreamStart | undefined =
       onStream &&
       ((parts, size) => {
-        if (this.#socket !== socket) return undefined;
-        try {
-          const stream = onStream(parts, size);
-          return stream && guarded(stream, deliver, onError);
-        } catch (error) {
-          onError(error as Error);
-          return undefined;
-        }
+        let stream: PartStream | undefined;
+        if (this.#socket !== socket || !reported(() => (stream = onStream(parts, size))) || !stream) return undefined;
+        const followed = stream;
+        let failed = false;
+        return {
+          data: (piece) => {
+            if (!failed) failed = !reported(() => followed.data(piece));
+          },
+          end: (whole) => {
+            if (failed) deliver(whole);
+            else if (this.#socket === socket) reported(() => followed.end(whole));
+          },
+        };
       });
     const reader = new ZmtpReader(
       deliver,
