@@ -7,6 +7,7 @@
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import loader from '../bin/load-bundle.js';
+import { buildMallocTrim, MALLOC_TRIM_ADDON, onGlibc } from './native-addon.mjs';
 import { warmCodeCache } from './warm-code-cache.mjs';
 
 const { BUNDLE, CODE_CACHE, codeCacheFile } = loader;
@@ -42,4 +43,10 @@ if (problem) {
 } else {
   writeFileSync(CODE_CACHE, codeCacheFile(readFileSync(BUNDLE, 'utf8'), readFileSync(raw)));
   rmSync(raw);
+}
+
+// glibc Linux: the addon that gives a burst's free heap memory back (src/memory-release.ts).
+if (onGlibc()) {
+  const problem = buildMallocTrim(process.arch, `dist/${MALLOC_TRIM_ADDON}`);
+  if (problem) process.stderr.write(`build: no ${MALLOC_TRIM_ADDON} (the gateway runs, but keeps the free heap memory a burst leaves): ${problem}\n`);
 }
