@@ -12,6 +12,7 @@ import { loadSeedNotebook, type SeedNotebook } from './kernels/seed.ts';
 import { KernelSpecStore, type KernelSpec } from './kernels/specs.ts';
 import { BUILTIN_JAVASCRIPT_NAME, builtinJavascriptSpec, JAVASCRIPT_LOGO_SVG, selfArgvPrefix } from './jskernel/spec.ts';
 import type { Logger } from './log.ts';
+import { releaseMemoryAfterBursts } from './memory-release.ts';
 import { kernelSearchPath, runtimeDir } from './paths.ts';
 import { VERSION } from './version.ts';
 
@@ -43,10 +44,12 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
   const server = await createHttpServer(config, createRequestHandler(config, log, personality.serve));
   if (personality.onUpgrade) server.on('upgrade', personality.onUpgrade);
 
+  let stopMemoryRelease = () => {};
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       log.info('Shutting down: stopping all kernels');
+      stopMemoryRelease();
       await personality.close();
       await manager.shutdownAll();
       await slurm.close();
@@ -72,6 +75,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Gateway
     log.info(`Use this URL (it carries the generated token): ${url}?token=${token}`);
   }
   if (!notebookHttp) manager.fillPool();
+  stopMemoryRelease = releaseMemoryAfterBursts(log);
   const reload = async () => {
     if (personality.reload) await personality.reload();
     else log.info('SIGHUP: nothing to reload (the jupyter-websocket personality reads its kernelspecs on every request)');

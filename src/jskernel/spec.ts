@@ -38,7 +38,7 @@ export interface Runtime {
   deno: boolean;
 }
 
-function currentRuntime(): Runtime {
+export function currentRuntime(): Runtime {
   const deno = (globalThis as { Deno?: { mainModule?: string } }).Deno;
   let sea = false;
   try {

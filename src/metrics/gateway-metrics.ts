@@ -41,6 +41,12 @@ export class GatewayMetrics {
   readonly httpSeconds = this.registry.add(
     new Histogram('kernelgateway_http_request_duration_seconds', 'HTTP request duration by method and route template', HTTP_BUCKETS),
   );
+  readonly memoryReleaseSteps = this.registry.add(
+    new Counter('kernelgateway_memory_release_steps_total', 'Quiet seconds after a burst spent giving memory back (a V8 collection, then malloc_trim)'),
+  );
+  readonly memoryReleased = this.registry.add(
+    new Counter('kernelgateway_memory_released_bytes_total', 'Resident memory given back to the system after bursts, measured around each step'),
+  );
   readonly #resident = this.registry.add(new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes'));
   readonly #heapUsed = this.registry.add(new Gauge('nodejs_heap_size_used_bytes', 'V8 heap used in bytes'));
   readonly #heapTotal = this.registry.add(new Gauge('nodejs_heap_size_total_bytes', 'V8 heap size in bytes'));

@@ -1,17 +1,15 @@
 /**
  * Giving back the memory of kernel messages. The parts of a received ZeroMQ message are Buffers (the
  * iopub subscriber's own, or zero-copy ones over libzmq's memory for the other channels); their memory
- * is freed only when V8 collects them, and V8 keeps the pages its own heap grew to during a burst.
- * Left alone, a 50 MB output stays until some later collection (the next one may find two), and a
- * burst's memory for minutes. So:
- *  - once big messages have been written to the clients, a collection frees them (a minor one is not
- *    enough: the memory pressure a message itself reports to V8 has usually made its Buffers old by
- *    then). It comes as soon as 32 MB of them wait, so a 50 MB output is freed before the next one
- *    arrives, else after 50 ms without another: each collection marks the whole heap (~15 ms of the
- *    gateway's thread here), and a burst of ten 5 MB outputs had paid for ten of them on its way;
- *  - after heavy traffic, once the gateway is quiet, one more.
- * Both are V8's asynchronous (incremental) major collection, which does not stop the event loop.
- * Where no collection can be asked for (the runtime refuses --expose-gc), nothing happens.
+ * is freed only when V8 collects them. Left alone, a 50 MB output stays until some later collection
+ * (the next one may find two). So once big messages have been written to the clients, a collection
+ * frees them (a minor one is not enough: the memory pressure a message itself reports to V8 has usually
+ * made its Buffers old by then). It comes as soon as 32 MB of them wait, so a 50 MB output is freed
+ * before the next one arrives, else after 50 ms without another: each collection marks the whole heap
+ * (~15 ms of the gateway's thread here), and a burst of ten 5 MB outputs had paid for ten of them on its
+ * way. It is V8's asynchronous (incremental) major collection, which does not stop the event loop.
+ * What a burst leaves once the traffic pauses is given back by src/memory-release.ts, which counts the
+ * traffic here. Where no collection can be asked for (the runtime refuses --expose-gc), nothing happens.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -22,22 +20,23 @@ export const BIG_MESSAGE_BYTES = 4 * 1024 * 1024;
 const COLLECT_AT_BYTES = 32 * 1024 * 1024;
 /** Otherwise after this long without another big message (ms). */
 const BIG_QUIET_MS = 50;
-/** Traffic after which a collection is worth it. */
-const AFTER_BYTES = 16 * 1024 * 1024;
-/** How long the gateway must be quiet first (ms). */
-const QUIET_MS = 1000;
 
-type Gc = (options?: { type?: string; execution?: string }) => void;
+export type Gc = (options?: { type?: string; execution?: string }) => void;
 
 let gc: Gc | undefined | null = null; // null: not looked for yet
-let bytes = 0;
-let lastTraffic = 0;
-let timer: NodeJS.Timeout | undefined;
+/** Bytes of messages received so far, from kernels and from clients. */
+let traffic = 0;
 let uncollectedBytes = 0;
 /** The collection for big messages written, when one is due. */
 let bigCollection: NodeJS.Timeout | undefined;
 /** Messages already counted: each client's write of the same encoded message reports it. */
 const counted = new WeakSet<object>();
+
+/** V8's gc(), looked for once; undefined where the runtime refuses --expose-gc. */
+export function v8Gc(): Gc | undefined {
+  if (gc === null) gc = findGc();
+  return gc;
+}
 
 function findGc(): Gc | undefined {
   try {
@@ -54,8 +53,7 @@ function collect(): void {
   uncollectedBytes = 0;
   clearTimeout(bigCollection);
   bigCollection = undefined;
-  if (gc === null) gc = findGc();
-  gc?.({ type: 'major', execution: 'async' });
+  v8Gc()?.({ type: 'major', execution: 'async' });
 }
 
 /**
@@ -71,17 +69,12 @@ export function bigMessageWritten(message: object, bytes: number): void {
   bigCollection.unref();
 }
 
-/** Count `n` bytes of messages that went through; schedules the collection once there were enough. */
+/** Count `n` bytes of a message received, from a kernel or a client. */
 export function trafficPassed(n: number): void {
-  bytes += n;
-  lastTraffic = Date.now();
-  if (bytes < AFTER_BYTES || timer) return;
-  timer = setInterval(() => {
-    if (Date.now() - lastTraffic < QUIET_MS) return;
-    clearInterval(timer);
-    timer = undefined;
-    bytes = 0;
-    collect();
-  }, QUIET_MS);
-  timer.unref();
+  traffic += n;
+}
+
+/** Bytes of messages received so far: unchanged for a while means the gateway is quiet. */
+export function trafficSoFar(): number {
+  return traffic;
 }

@@ -1,6 +1,6 @@
 /**
  * What operators watch: /metrics moves as a real session goes (start, execute, a client too slow to
- * read cut off, delete), read with a Prometheus text parser; /api/status has Jupyter Server's shape;
+ * read cut off, delete, memory given back after a burst), read with a Prometheus text parser; /api/status has Jupyter Server's shape;
  * --log-format json writes one JSON object per line, with the kernel and request fields, and never
  * the token.
  */
@@ -64,6 +64,21 @@ test('/metrics follows a session: start, execute, a client cut off for not readi
   assert.is(now.value('kernelgateway_kernels'), 0);
   assert.is(now.value('kernelgateway_http_requests_total', { method: 'DELETE', route: '/api/kernels/{id}', status: '204' }), 1);
   assert.ok(now.value('kernelgateway_http_request_duration_seconds_count', { method: 'DELETE', route: '/api/kernels/{id}' }) >= 1);
+});
+
+test('memory is given back once a burst has passed: V8 collections and malloc_trim, counted in /metrics', async () => {
+  const before = await scrape(open, false);
+  assert.is(before.value('kernelgateway_memory_release_steps_total'), 0, 'no burst yet, no release');
+  const kernel = await startKernel(open);
+  const client = await KernelClient.connect(open, kernel.id);
+  const result = await execute(client, "for _ in range(6): print('y' * 1_000_000)", 60000);
+  assert.is(result.stdout.length, 6 * 1_000_001);
+  await client.closeAndWait();
+  assert.is((await api(open, 'DELETE', `api/kernels/${kernel.id}`)).status, 204);
+  // A major collection on the first quiet second, young-generation ones after it, each with malloc_trim.
+  await waitUntil(async () => (await scrape(open, false)).value('kernelgateway_memory_release_steps_total') >= 2, 30000, 'release steps after the burst');
+  const line = open.stderr().match(/Memory release after bursts: .*/)?.[0];
+  assert.is(line, 'Memory release after bursts: V8 collections and malloc_trim', 'the release has both steps (malloc_trim: dist/native/malloc-trim.node)');
 });
 
 test('/metrics needs the token unless --metrics-no-auth', async () => {

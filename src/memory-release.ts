@@ -1,0 +1,200 @@
+/**
+ * Gives the memory a burst of traffic grew back to the system once the traffic pauses (README: Memory).
+ * After a 100-client flood the gateway otherwise stays ~50 MB above its fresh size, in three places:
+ * - V8's old generation, holding the burst's last Buffers: a major collection frees them;
+ * - V8's young generation, at the size the burst grew it to (33.6 MB committed instead of ~1): V8
+ *   shrinks it only in a collection that sees a low allocation rate, and an idle process collects
+ *   nothing. A young-generation collection takes ~1 ms here; after ~8 s of one per second V8 sees the
+ *   low rate and shrinks it (Node 20 and 22 alike);
+ * - glibc's heap: it gives back only its free top, and only malloc_trim hands back the free pages below a
+ *   live allocation (src/native/malloc-trim.c).
+ * So on the first quiet second after a burst an (asynchronous) major collection, on the next ones a
+ * young-generation collection, each followed by malloc_trim, until the young generation is small.
+ * Nothing runs while traffic flows, when the memory is about to be reused anyway.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { currentRuntime } from './jskernel/spec.ts';
+import { errorMessage, type Logger } from './log.ts';
+import { metrics } from './metrics/gateway-metrics.ts';
+import { trafficSoFar, v8Gc } from './zmq/message-memory.ts';
+
+/** What a release step can do; each one is optional (absent where the runtime lacks it). */
+export interface ReleaseSteps {
+  /** A major collection (asynchronous: what it frees is trimmed on the next step). */
+  collectMajor?: () => void;
+  /** A young-generation collection. */
+  collectYoung?: () => void;
+  /** malloc_trim(0): true when memory was given back. */
+  trimHeap?: () => boolean;
+}
+
+export interface MemoryReleaseOptions extends ReleaseSteps {
+  /** A count that grows with traffic (bytes received): unchanged over a tick means a pause. */
+  activity: () => number;
+  /** Bytes V8 has committed for its young generation. */
+  youngCommitted: () => number;
+  rss: () => number;
+  /** Traffic since the last release that makes a burst worth releasing after (default BURST_BYTES). */
+  burstBytes?: number;
+  /** The activity count at the last release (default: now, so only later traffic counts). */
+  releasedAt?: number;
+  /** Quiet ticks spent releasing after a burst, at most (default 15). */
+  settleTicks?: number;
+  /** Called when a burst's release ends, with the RSS given back and the ticks it took. */
+  onSettled?: (gaveBack: number, ticks: number, rssAfter: number) => void;
+}
+
+/** Traffic that makes a burst (bytes received). */
+export const BURST_BYTES = 4 * 2 ** 20;
+
+/** Young generation at or below this is as small as V8 makes it: the release can stop early. */
+const YOUNG_SETTLED = 2 * 2 ** 20;
+
+export class MemoryRelease {
+  readonly #options: MemoryReleaseOptions;
+  readonly #burstBytes: number;
+  readonly #settleTicks: number;
+  #lastSeen: number;
+  #releasedAt: number;
+  /** Quiet ticks left to release on; 0 when there is nothing to give back. */
+  #pending = 0;
+  /** Steps since the burst began to be released (the first one collects the old generation). */
+  #spent = 0;
+  #gaveBack = 0;
+
+  constructor(options: MemoryReleaseOptions) {
+    this.#options = options;
+    this.#burstBytes = options.burstBytes ?? BURST_BYTES;
+    this.#settleTicks = options.settleTicks ?? 15;
+    this.#lastSeen = options.activity();
+    this.#releasedAt = options.releasedAt ?? this.#lastSeen;
+    if (this.#lastSeen - this.#releasedAt >= this.#burstBytes) this.#pending = this.#settleTicks;
+  }
+
+  /** One look at the traffic; on a quiet tick after a burst, one release step. True when it stepped. */
+  tick(): boolean {
+    const now = this.#options.activity();
+    if (now !== this.#lastSeen) {
+      this.#lastSeen = now;
+      if (now - this.#releasedAt >= this.#burstBytes) {
+        // A (new) burst: its release starts again with a major collection.
+        this.#pending = this.#settleTicks;
+        this.#spent = 0;
+      }
+      return false;
+    }
+    if (this.#pending === 0) return false;
+    this.#releasedAt = now;
+    const { collectMajor, collectYoung, trimHeap, youngCommitted, rss } = this.#options;
+    const first = this.#spent === 0;
+    const before = rss();
+    if (first) collectMajor?.();
+    else collectYoung?.();
+    trimHeap?.();
+    const after = rss();
+    this.#gaveBack += Math.max(0, before - after);
+    this.#spent++;
+    const settled = !first && (!collectYoung || youngCommitted() <= YOUNG_SETTLED);
+    this.#pending = settled ? 0 : this.#pending - 1;
+    if (this.#pending === 0) {
+      this.#options.onSettled?.(this.#gaveBack, this.#spent, after);
+      this.#gaveBack = 0;
+      this.#spent = 0;
+    }
+    return true;
+  }
+}
+
+/** Where the malloc_trim addon is: beside the executable (release archives), else beside the bundle (dist/). */
+export function mallocTrimAddonFile(): string {
+  const runtime = currentRuntime();
+  const base = runtime.singleExecutable ? dirname(runtime.execPath) : dirname(fileURLToPath(import.meta.url));
+  return join(base, 'native', 'malloc-trim.node');
+}
+
+/** malloc_trim from the addon in `file`, or why it is not there. */
+export function loadMallocTrim(file: string): { trim: () => boolean } | { problem: string } {
+  if (!existsSync(file)) return { problem: `${file} is missing (npm run build makes it where a C compiler is installed)` };
+  const module = { exports: {} as { trim?: unknown } };
+  try {
+    process.dlopen(module, file);
+  } catch (error) {
+    return { problem: `${file} did not load: ${(error as Error).message}` };
+  }
+  const trim = module.exports.trim;
+  if (typeof trim !== 'function') return { problem: `${file} has no trim()` };
+  return { trim: trim as () => boolean };
+}
+
+/** The young generation's committed bytes; 0 where the runtime does not say (the release then stops). */
+function youngCommitted(): number {
+  let total = 0;
+  try {
+    for (const space of getHeapSpaceStatistics()) if (space.space_name === 'new_space') total += space.physical_space_size;
+  } catch {
+    return 0;
+  }
+  return total;
+}
+
+/** The steps this runtime allows, and what it lacks. */
+function releaseSteps(): { steps: ReleaseSteps; lacking: string[] } {
+  const steps: ReleaseSteps = {};
+  const lacking: string[] = [];
+  const gc = v8Gc();
+  if (gc) {
+    steps.collectMajor = () => gc({ type: 'major', execution: 'async' });
+    steps.collectYoung = () => gc({ type: 'minor' });
+  } else lacking.push('V8 collections (the runtime refuses --expose-gc)');
+  if (process.platform === 'linux') {
+    const loaded = currentRuntime().deno ? { problem: 'not under Deno' } : loadMallocTrim(mallocTrimAddonFile());
+    if ('trim' in loaded) steps.trimHeap = loaded.trim;
+    else lacking.push(`malloc_trim, so glibc keeps its free heap memory: ${loaded.problem}`);
+  }
+  return { steps, lacking };
+}
+
+const MB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+/**
+ * Releases memory after bursts for the life of the process (a 1 s unref'd timer that looks at the
+ * traffic count; the steps are set up on the first burst, so start-up pays nothing). Returns a stop.
+ */
+export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => void {
+  let release: MemoryRelease | undefined;
+  const setUp = (): MemoryRelease => {
+    const { steps, lacking } = releaseSteps();
+    const doing = [steps.collectMajor && 'V8 collections', steps.trimHeap && 'malloc_trim'].filter(Boolean).join(' and ') || 'nothing';
+    log.info(`Memory release after bursts: ${doing}${lacking.length ? `; without ${lacking.join('; without ')}` : ''}`);
+    return new MemoryRelease({
+      ...steps,
+      activity: trafficSoFar,
+      releasedAt: 0,
+      youngCommitted,
+      rss: () => process.memoryUsage.rss(),
+      onSettled: (gaveBack, ticks, rssAfter) => {
+        metrics.memoryReleased.labels().inc(gaveBack);
+        log.debug(`Released ${MB(gaveBack)} MB after a burst in ${ticks} quiet second(s); RSS ${MB(rssAfter)} MB`);
+      },
+    });
+  };
+  const timer = setInterval(() => {
+    try {
+      if (release) {
+        if (release.tick()) metrics.memoryReleaseSteps.labels().inc();
+      } else if (trafficSoFar() >= BURST_BYTES) {
+        // The first burst: its release starts on the next quiet tick.
+        release = setUp();
+      }
+    } catch (error) {
+      // Never worth the process: stop releasing, say why.
+      clearInterval(timer);
+      log.warn(`Memory release after bursts stopped: ${errorMessage(error)}`);
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
