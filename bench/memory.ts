@@ -53,6 +53,16 @@ export async function idleKernels(gateway: Gateway, token: string, name: string,
   }
 }
 
+/** What the gateway says it gave back after bursts (src/memory-release.ts), from its /metrics. */
+export async function memoryReleased(gateway: Gateway, token: string): Promise<MemoryLine> {
+  const response = await rest(gateway, token, 'GET', 'metrics');
+  const text = typeof response.body === 'string' ? response.body : '';
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const steps = value('kernelgateway_memory_release_steps_total');
+  const bytes = value('kernelgateway_memory_released_bytes_total');
+  return { label: `given back after bursts, in all (${Number.isNaN(steps) ? '?' : steps} quiet-second steps; /metrics)`, mb: Number.isNaN(bytes) ? undefined : bytes / 2 ** 20 };
+}
+
 export function printMemory(lines: readonly MemoryLine[]): void {
   const width = Math.max(...lines.map((line) => line.label.length));
   console.log(`${'gateway memory (RSS)'.padEnd(width)} |       MB | goal`);
