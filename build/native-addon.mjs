@@ -1,6 +1,6 @@
 // Builds src/native/malloc-trim.c into a Node-API addon for glibc Linux: dist/native/malloc-trim.node for
 // `npm run build` (this machine), native/malloc-trim.node in the glibc Linux release archives (build/release.mjs).
-// The gateway runs without it, but then keeps the free heap memory a burst leaves (README: Memory).
+// The gateway runs without it, but then keeps the free heap memory a burst leaves (README: Memory after a burst).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,5 +1,6 @@
 /**
- * Gives the memory a burst of traffic grew back to the system once the traffic pauses (README: Memory).
+ * Gives the memory a burst of traffic grew back to the system once the traffic pauses (README: Memory
+ * after a burst).
  * After a 100-client flood the gateway otherwise stays ~50 MB above its fresh size, in three places:
  * - V8's old generation, holding the burst's last Buffers: a major collection frees them;
  * - V8's young generation, at the size the burst grew it to (33.6 MB committed instead of ~1): V8
@@ -9,7 +10,8 @@
  * - glibc's heap: it gives back only its free top, and only malloc_trim hands back the free pages below a
  *   live allocation (src/native/malloc-trim.c).
  * So on the first quiet second after a burst an (asynchronous) major collection, on the next ones a
- * young-generation collection, each followed by malloc_trim, until the young generation is small.
+ * young-generation collection, each followed by malloc_trim, until the young generation has been small
+ * for two steps.
  * Nothing runs while traffic flows, when the memory is about to be reused anyway.
  */
 import { existsSync } from 'node:fs';
@@ -50,7 +52,7 @@ export interface MemoryReleaseOptions extends ReleaseSteps {
 /** Traffic that makes a burst (bytes received). */
 export const BURST_BYTES = 4 * 2 ** 20;
 
-/** Young generation at or below this is as small as V8 makes it: the release can stop early. */
+/** Young generation at or below this is as small as V8 makes it: the release can stop one step later. */
 const YOUNG_SETTLED = 2 * 2 ** 20;
 
 export class MemoryRelease {
@@ -63,6 +65,8 @@ export class MemoryRelease {
   #pending = 0;
   /** Steps since the burst began to be released (the first one collects the old generation). */
   #spent = 0;
+  /** The young generation was small after the last step. */
+  #youngWasSmall = false;
   #gaveBack = 0;
 
   constructor(options: MemoryReleaseOptions) {
@@ -83,6 +87,7 @@ export class MemoryRelease {
         // A (new) burst: its release starts again with a major collection.
         this.#pending = this.#settleTicks;
         this.#spent = 0;
+        this.#youngWasSmall = false;
       }
       return false;
     }
@@ -97,7 +102,10 @@ export class MemoryRelease {
     const after = rss();
     this.#gaveBack += Math.max(0, before - after);
     this.#spent++;
-    const settled = !first && (!collectYoung || youngCommitted() <= YOUNG_SETTLED);
+    // Node 22 unmaps the pages of a shrunk young generation only at the collection after the shrink.
+    const youngSmall = !first && youngCommitted() <= YOUNG_SETTLED;
+    const settled = !first && (!collectYoung || (youngSmall && this.#youngWasSmall));
+    this.#youngWasSmall = youngSmall;
     this.#pending = settled ? 0 : this.#pending - 1;
     if (this.#pending === 0) {
       this.#options.onSettled?.(this.#gaveBack, this.#spent, after);

@@ -62,24 +62,25 @@ test('nothing is released while traffic flows, nor after traffic below a burst',
 });
 
 test('after a burst: a major collection, then young-generation ones, each followed by a trim, until V8 has shrunk the young generation', () => {
-  // The young generation as V8 reports it after each step: it shrinks at the third young collection.
+  // The young generation as V8 reports it after each step: it shrinks at the third young collection, and
+  // one more step follows (Node 22 unmaps the pages at the collection after the shrink).
   const { state, steps, settled, release } = harness({ young: [32 * MiB, 32 * MiB, 32 * MiB, 1 * MiB] });
   state.received += 8 * MiB;
   assert.not.ok(release.tick(), 'the tick that sees the burst is not quiet');
-  for (let i = 0; i < 4; i++) assert.ok(release.tick(), `quiet tick ${i}`);
-  assert.not.ok(release.tick(), 'done once the young generation is small');
-  assert.equal(steps, ['major', 'trim', 'young', 'trim', 'young', 'trim', 'young', 'trim']);
-  assert.equal(settled, [{ gaveBack: 14 * MiB, ticks: 4, rssAfter: 86 * MiB }]);
+  for (let i = 0; i < 5; i++) assert.ok(release.tick(), `quiet tick ${i}`);
+  assert.not.ok(release.tick(), 'done once the young generation has been small for two steps');
+  assert.equal(steps, ['major', 'trim', 'young', 'trim', 'young', 'trim', 'young', 'trim', 'young', 'trim']);
+  assert.equal(settled, [{ gaveBack: 17 * MiB, ticks: 5, rssAfter: 83 * MiB }]);
   // Small traffic afterwards is not a new burst.
   state.received += 1 * MiB;
   release.tick();
   assert.not.ok(release.tick());
-  assert.is(steps.length, 8);
+  assert.is(steps.length, 10);
   // A new burst starts again with a major collection.
   state.received += 5 * MiB;
   release.tick();
   assert.ok(release.tick());
-  assert.equal(steps.slice(8), ['major', 'trim']);
+  assert.equal(steps.slice(10), ['major', 'trim']);
 });
 
 test('the release pauses while traffic resumes, and stops after settleTicks if the young generation never shrinks', () => {
@@ -109,10 +110,9 @@ test('without V8 collections, trims on two quiet ticks; a burst before the relea
   const noTrim = harness({ trim: false, young: [1 * MiB] });
   noTrim.state.received += 5 * MiB;
   noTrim.release.tick();
-  assert.ok(noTrim.release.tick());
-  assert.ok(noTrim.release.tick());
+  for (let i = 0; i < 3; i++) assert.ok(noTrim.release.tick(), `quiet tick ${i}`);
   assert.not.ok(noTrim.release.tick());
-  assert.equal(noTrim.steps, ['major', 'young']);
+  assert.equal(noTrim.steps, ['major', 'young', 'young']);
   // Traffic before construction (releasedAt: 0) was a burst.
   const late = harness({ releasedAt: 0, activity: () => 10 * MiB, young: [1 * MiB] });
   assert.ok(late.release.tick());
