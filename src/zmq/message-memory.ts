@@ -21,7 +21,7 @@ const COLLECT_AT_BYTES = 32 * 1024 * 1024;
 /** Otherwise after this long without another big message (ms). */
 const BIG_QUIET_MS = 50;
 
-export type Gc = (options?: { type?: string; execution?: string }) => void;
+export type Gc = (options?: { type?: string; execution?: string; flavor?: string }) => void;
 
 let gc: Gc | undefined | null = null; // null: not looked for yet
 /** Bytes of messages received so far, from kernels and from clients. */
