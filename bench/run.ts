@@ -38,9 +38,10 @@ const GATEWAY_NODE_OPTIONS = nodeOptionsAt >= 0 ? args[nodeOptionsAt + 1].split(
 /** Environment variables for the gateway alone (--gateway-env NAME=VALUE, repeatable), e.g. GLIBC_TUNABLES. */
 const GATEWAY_ENV = Object.fromEntries(args.flatMap((a, i) => (a === '--gateway-env' ? [args[i + 1].split(/=(.*)/s).slice(0, 2)] : [])));
 /**
- * After a burst, glibc keeps free memory the gateway's heap grew to (README: Memory). With this setting
- * every allocation of 16 KB or more comes from mmap and goes back when freed: the flood's 64 KB
- * workloads run again on a second gateway started with it, for its RSS afterwards and its CPU cost.
+ * After a burst, glibc keeps free memory the gateway's heap grew to unless it is trimmed (README: Memory
+ * after a burst). With this setting every allocation of 16 KB or more comes from mmap and goes back when
+ * freed: the flood's 64 KB workloads run again on a second gateway started with it, for its RSS
+ * afterwards and its CPU cost.
  */
 const GIVE_BACK_TUNABLES = 'glibc.malloc.mmap_threshold=16384';
 /**
