@@ -21,17 +21,25 @@ export function onGlibc() {
 }
 
 /**
- * Compiles the addon for linux-`arch` into `out`: with $CC or cc for this machine's architecture, else
- * with Debian's cross compiler. Returns undefined when built, else why not (no compiler, its errors).
+ * Compiles the addon for glibc linux-`arch` into `out`: with $CC or cc on a glibc Linux machine of that
+ * architecture, else with Debian's cross compiler. Returns undefined when built, else why not (no
+ * compiler, no headers, the compiler's errors).
  */
 export function buildMallocTrim(arch, out) {
-  const native = arch === process.arch;
+  const native = arch === process.arch && onGlibc();
   const compiler = native ? process.env.CC || 'cc' : CROSS_COMPILERS[arch];
   if (!compiler) return `no C compiler is known for linux-${arch}`;
-  const include = createRequire(import.meta.url)('node-api-headers').include_dir;
+  let include;
+  try {
+    include = createRequire(import.meta.url)('node-api-headers').include_dir;
+  } catch (error) {
+    return `no Node-API headers (the node-api-headers devDependency: npm ci): ${error.message}`;
+  }
   mkdirSync(dirname(out), { recursive: true });
-  // -s: no symbols beyond the Node-API entry points; the file is ~14 KB.
-  const args = ['-shared', '-fPIC', '-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-s', '-I', include, MALLOC_TRIM_SOURCE, '-o', out];
+  // -s: no symbols beyond the Node-API entry points; the file is ~14 KB. A C library without malloc_trim
+  // (musl) fails at the implicit declaration.
+  const args = ['-shared', '-fPIC', '-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror=implicit-function-declaration',
+    '-fvisibility=hidden', '-s', '-I', include, MALLOC_TRIM_SOURCE, '-o', out];
   const result = spawnSync(compiler, args, { encoding: 'utf8' });
   if (result.error) {
     const install = native ? 'gcc libc6-dev' : CROSS_PACKAGES[arch];

@@ -9,9 +9,10 @@
  *   low rate and shrinks it (Node 20 and 22 alike);
  * - glibc's heap: it gives back only its free top, and only malloc_trim hands back the free pages below a
  *   live allocation (src/native/malloc-trim.c).
- * So on the first quiet second after a burst an (asynchronous) major collection, on the next ones a
- * young-generation collection, each followed by malloc_trim, until the young generation is small; the
- * last step adds a full collection that reduces memory (Node 22 unmaps freed pages only then).
+ * So on the first quiet second (under 64 KiB received) after a burst (4 MiB received since the last
+ * release) an asynchronous major collection, on the next ones a young-generation collection, each followed
+ * by malloc_trim, until the young generation is small; under Node 22 the last step adds a full collection
+ * that reduces memory (it unmaps freed pages only then).
  * Nothing runs while traffic flows, when the memory is about to be reused anyway.
  */
 import { existsSync } from 'node:fs';
@@ -43,6 +44,8 @@ export interface MemoryReleaseOptions extends ReleaseSteps {
   rss: () => number;
   /** Traffic since the last release that makes a burst worth releasing after (default BURST_BYTES). */
   burstBytes?: number;
+  /** Traffic in a tick below which the tick counts as quiet (default QUIET_BYTES). */
+  quietBytes?: number;
   /** The activity count at the last release (default: now, so only later traffic counts). */
   releasedAt?: number;
   /** Quiet ticks spent releasing after a burst, at most (default 15). */
@@ -53,8 +56,10 @@ export interface MemoryReleaseOptions extends ReleaseSteps {
   onSettled?: (release: { gaveBack: number; ticks: number; rssAfter: number; lastStepMs: number }) => void;
 }
 
-/** Traffic that makes a burst (bytes received). */
+/** Traffic that makes a burst (bytes received since the last release, however slowly). */
 export const BURST_BYTES = 4 * 2 ** 20;
+/** Traffic in a tick that still counts as quiet: a progress bar printing every half second is a pause. */
+export const QUIET_BYTES = 64 * 2 ** 10;
 
 /** Young generation at or below this is as small as V8 makes it: the release ends. */
 const YOUNG_SETTLED = 2 * 2 ** 20;
@@ -62,6 +67,7 @@ const YOUNG_SETTLED = 2 * 2 ** 20;
 export class MemoryRelease {
   readonly #options: MemoryReleaseOptions;
   readonly #burstBytes: number;
+  readonly #quietBytes: number;
   readonly #settleTicks: number;
   #lastSeen: number;
   #releasedAt: number;
@@ -74,6 +80,7 @@ export class MemoryRelease {
   constructor(options: MemoryReleaseOptions) {
     this.#options = options;
     this.#burstBytes = options.burstBytes ?? BURST_BYTES;
+    this.#quietBytes = options.quietBytes ?? QUIET_BYTES;
     this.#settleTicks = options.settleTicks ?? 15;
     this.#lastSeen = options.activity();
     this.#releasedAt = options.releasedAt ?? this.#lastSeen;
@@ -83,16 +90,14 @@ export class MemoryRelease {
   /** One look at the traffic; on a quiet tick after a burst, one release step. True when it stepped. */
   tick(): boolean {
     const now = this.#options.activity();
-    if (now !== this.#lastSeen) {
-      this.#lastSeen = now;
-      if (now - this.#releasedAt >= this.#burstBytes) {
-        // A (new) burst: its release starts again with a major collection.
-        this.#pending = this.#settleTicks;
-        this.#spent = 0;
-      }
-      return false;
+    const moved = now - this.#lastSeen;
+    this.#lastSeen = now;
+    if (moved > 0 && now - this.#releasedAt >= this.#burstBytes) {
+      // A (new) burst: its release starts again with a major collection.
+      this.#pending = this.#settleTicks;
+      this.#spent = 0;
     }
-    if (this.#pending === 0) return false;
+    if (moved >= this.#quietBytes || this.#pending === 0) return false;
     this.#releasedAt = now;
     const { collectMajor, collectYoung, collectFull, trimHeap, youngCommitted, rss } = this.#options;
     const first = this.#spent === 0;
@@ -149,6 +154,17 @@ function youngCommitted(): number {
   return total;
 }
 
+/** glibc Linux, the C library that keeps free heap memory until malloc_trim (musl returns it itself). */
+export function onGlibc(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    return Boolean(report?.header?.glibcVersionRuntime);
+  } catch {
+    return false;
+  }
+}
+
 /** The steps this runtime allows, and what it lacks. */
 function releaseSteps(): { steps: ReleaseSteps; lacking: string[] } {
   const steps: ReleaseSteps = {};
@@ -157,14 +173,16 @@ function releaseSteps(): { steps: ReleaseSteps; lacking: string[] } {
   if (gc) {
     steps.collectMajor = () => gc({ type: 'major', execution: 'async' });
     steps.collectYoung = () => gc({ type: 'minor' });
-    // V8 12 (Node 22) keeps the pages of a shrunk young generation and of emptied old-generation pages
-    // until a collection that reduces memory: this one took RSS from 138 to 55 MB in 25 ms after a burst,
-    // where minor and plain major ones left it. V8 11 (Node 20), which gives them back at once, runs it as
-    // a plain major collection (~1 ms).
-    steps.collectFull = () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    // V8 12 and later (Node 22) keep the pages of a shrunk young generation and of emptied old-generation
+    // pages until a collection that reduces memory: this one took RSS from 138 to 55 MB in 25 ms after a
+    // burst, where minor and plain major ones left it. V8 11 (Node 20) gives them back at once, and the
+    // collection also clears V8's compilation cache, so it runs only where it is needed.
+    if (Number(process.versions.v8.split('.')[0]) >= 12) steps.collectFull = () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   } else lacking.push('V8 collections (the runtime refuses --expose-gc)');
-  if (process.platform === 'linux') {
-    const loaded = currentRuntime().deno ? { problem: 'not under Deno' } : loadMallocTrim(mallocTrimAddonFile());
+  if (currentRuntime().deno) {
+    if (process.platform === 'linux') lacking.push("malloc_trim, so glibc keeps its free heap memory: not under Deno");
+  } else if (onGlibc()) {
+    const loaded = loadMallocTrim(mallocTrimAddonFile());
     if ('trim' in loaded) steps.trimHeap = loaded.trim;
     else lacking.push(`malloc_trim, so glibc keeps its free heap memory: ${loaded.problem}`);
   }

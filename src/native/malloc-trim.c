@@ -1,5 +1,5 @@
 /*
- * malloc_trim(0) for the gateway, as a Node-API addon (src/memory/heap-trimmer.ts calls it when traffic
+ * malloc_trim(0) for the gateway, as a Node-API addon (src/memory-release.ts calls it when traffic
  * pauses). After a burst, glibc keeps the free memory in the middle of its heap: it gives back only the
  * top, and only this call returns the free pages below a live allocation to the system. JavaScript
  * cannot call it, hence these few lines of C. glibc Linux only; musl and other systems return memory

@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import { REPO_ROOT, VERSION, api, cleanupTempDirs, launchGateway, processGone, run, stopAll, tempDir, waitUntil, findProcesses, type RunningGateway } from './harness.ts';
+import { onGlibc } from '../../src/memory-release.ts';
 
 const test = suite('npm package');
 let work = '';
@@ -44,6 +45,8 @@ test('npm pack runs prepack (the build) and packs bin/ and dist/ only', () => {
   for (const needed of ['bin/kernelgateway.js', 'bin/load-bundle.js', 'bin/package.json', 'dist/kernelgateway.cjs', 'dist/kernelgateway.code-cache', 'package.json']) {
     if (!paths.includes(needed)) throw new Error(`the package lacks ${needed}: ${paths.join(', ')}`);
   }
+  // glibc Linux: the malloc_trim addon the build made (README: Memory after a burst).
+  if (onGlibc() && !paths.includes('dist/native/malloc-trim.node')) throw new Error(`the package lacks dist/native/malloc-trim.node: ${paths.join(', ')}`);
   const stray = paths.filter((p) => !/^(bin|dist)\//.test(p) && !/^(package\.json|README\.md|LICENSE.*)$/i.test(p));
   if (stray.length > 0) throw new Error(`the package holds more than bin/ and dist/: ${stray.join(', ')}`);
 });
