@@ -22,7 +22,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { currentRuntime } from './jskernel/spec.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { metrics } from './metrics/gateway-metrics.ts';
-import { trafficSoFar, v8Gc } from './zmq/message-memory.ts';
+import { v8Gc } from './zmq/message-memory.ts';
 
 /** What a release step can do; each one is optional (absent where the runtime lacks it). */
 export interface ReleaseSteps {
@@ -68,6 +68,7 @@ export class MemoryRelease {
   readonly #options: MemoryReleaseOptions;
   readonly #burstBytes: number;
   readonly #quietBytes: number;
+  readonly #clock: () => number;
   readonly #settleTicks: number;
   #lastSeen: number;
   #releasedAt: number;
@@ -81,6 +82,7 @@ export class MemoryRelease {
     this.#options = options;
     this.#burstBytes = options.burstBytes ?? BURST_BYTES;
     this.#quietBytes = options.quietBytes ?? QUIET_BYTES;
+    this.#clock = options.clock ?? (() => performance.now());
     this.#settleTicks = options.settleTicks ?? 15;
     this.#lastSeen = options.activity();
     this.#releasedAt = options.releasedAt ?? this.#lastSeen;
@@ -101,8 +103,7 @@ export class MemoryRelease {
     this.#releasedAt = now;
     const { collectMajor, collectYoung, collectFull, trimHeap, youngCommitted, rss } = this.#options;
     const first = this.#spent === 0;
-    const clock = this.#options.clock ?? performance.now.bind(performance);
-    const started = clock();
+    const started = this.#clock();
     const before = rss();
     if (first) collectMajor?.();
     else collectYoung?.();
@@ -114,7 +115,7 @@ export class MemoryRelease {
     this.#spent++;
     this.#pending = last ? 0 : this.#pending - 1;
     if (this.#pending === 0) {
-      this.#options.onSettled?.({ gaveBack: this.#gaveBack, ticks: this.#spent, rssAfter: after, lastStepMs: clock() - started });
+      this.#options.onSettled?.({ gaveBack: this.#gaveBack, ticks: this.#spent, rssAfter: after, lastStepMs: this.#clock() - started });
       this.#gaveBack = 0;
       this.#spent = 0;
     }
@@ -203,7 +204,7 @@ export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => 
     log.info(`Memory release after bursts: ${doing}${lacking.length ? `; without ${lacking.join('; without ')}` : ''}`);
     return new MemoryRelease({
       ...steps,
-      activity: trafficSoFar,
+      activity: () => metrics.bytesReceived(),
       releasedAt: 0,
       youngCommitted,
       rss: () => process.memoryUsage.rss(),
@@ -217,7 +218,7 @@ export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => 
     try {
       if (release) {
         if (release.tick()) metrics.memoryReleaseSteps.labels().inc();
-      } else if (trafficSoFar() >= BURST_BYTES) {
+      } else if (metrics.bytesReceived() >= BURST_BYTES) {
         // The first burst: its release starts on the next quiet tick.
         release = setUp();
       }

@@ -15,7 +15,7 @@ import type { RawMessage } from '../messaging/message.ts';
 import { MessageFactory, ProtocolError } from '../messaging/session.ts';
 import { decodeJson, encodeJsonChunks } from './json-protocol.ts';
 import { decodeV1, encodeV1Chunks } from './v1-protocol.ts';
-import { BIG_MESSAGE_BYTES, bigMessageWritten, trafficPassed } from '../zmq/message-memory.ts';
+import { BIG_MESSAGE_BYTES, bigMessageWritten } from '../zmq/message-memory.ts';
 import { FrameWriter, OutgoingFrame } from './frame-writer.ts';
 import { metrics } from '../metrics/gateway-metrics.ts';
 
@@ -228,7 +228,6 @@ export class ClientConnection {
     }
     const kernel = this.#options.kernel;
     metrics.count('from_client', channel, data.length);
-    trafficPassed(data.length);
     kernel.send(channel as RequestChannel, message, header);
     const waiting = kernel.backlog();
     if (waiting > this.#options.kernelBufferBytes) {

@@ -8,7 +8,6 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { ConnectionInfo, MessageHeader, RawMessage } from '../messaging/message.ts';
 import { MessageFactory, newSessionId, parseFrames, parseSigned, ProtocolError, Signer, type ContentVerifier } from '../messaging/session.ts';
 import { byteLength } from '../zmq/io.ts';
-import { trafficPassed } from '../zmq/message-memory.ts';
 import type { KernelMessage } from './kernel-message.ts';
 import type { PartStream } from '../zmq/zmtp-subscriber.ts';
 import { KernelSockets, loadZeromq, zeromqLoaded, type KernelChannel } from './kernel-sockets.ts';
@@ -183,7 +182,6 @@ export class KernelConnection {
   #onMessage(channel: KernelChannel, frames: Buffer[], verifier?: ContentVerifier): void {
     if (channel === 'iopub') this.#lastIopubAt = Date.now();
     const bytes = byteLength(frames);
-    trafficPassed(bytes);
     metrics.count('from_kernel', channel, bytes);
     const message = this.#read(channel, frames, verifier);
     if (!message) return;

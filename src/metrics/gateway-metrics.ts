@@ -94,6 +94,13 @@ export class GatewayMetrics {
     series.bytes.inc(bytes * copies);
   }
 
+  /** Bytes of messages received so far, from kernels and from clients: unchanged for a while means quiet. */
+  bytesReceived(): number {
+    let total = 0;
+    for (const direction of ['from_kernel', 'from_client'] as const) for (const series of this.#messageSeries[direction].values()) total += series.bytes.value;
+    return total;
+  }
+
   /** Start measuring event-loop lag (a 100 ms timer's delays; unref'd). */
   watchEventLoop(): void {
     if (this.#lagTimer) return;

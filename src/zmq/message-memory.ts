@@ -8,8 +8,8 @@
  * before the next one arrives, else after 50 ms without another: each collection marks the whole heap
  * (~15 ms of the gateway's thread here), and a burst of ten 5 MB outputs had paid for ten of them on its
  * way. It is V8's asynchronous (incremental) major collection, which does not stop the event loop.
- * What a burst leaves once the traffic pauses is given back by src/memory-release.ts, which counts the
- * traffic here. Where no collection can be asked for (the runtime refuses --expose-gc), nothing happens.
+ * What a burst leaves once the traffic pauses is given back by src/memory-release.ts. Where no
+ * collection can be asked for (the runtime refuses --expose-gc), nothing happens.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -24,8 +24,6 @@ const BIG_QUIET_MS = 50;
 export type Gc = (options?: { type?: string; execution?: string; flavor?: string }) => void;
 
 let gc: Gc | undefined | null = null; // null: not looked for yet
-/** Bytes of messages received so far, from kernels and from clients. */
-let traffic = 0;
 let uncollectedBytes = 0;
 /** The collection for big messages written, when one is due. */
 let bigCollection: NodeJS.Timeout | undefined;
@@ -67,14 +65,4 @@ export function bigMessageWritten(message: object, bytes: number): void {
   clearTimeout(bigCollection);
   bigCollection = setTimeout(collect, uncollectedBytes < COLLECT_AT_BYTES ? BIG_QUIET_MS : 0);
   bigCollection.unref();
-}
-
-/** Count `n` bytes of a message received, from a kernel or a client. */
-export function trafficPassed(n: number): void {
-  traffic += n;
-}
-
-/** Bytes of messages received so far: unchanged for a while means the gateway is quiet. */
-export function trafficSoFar(): number {
-  return traffic;
 }
