@@ -7,7 +7,7 @@
  *                         [--gateway-env NAME=VALUE ...]
  *
  * --quick: 200 executes and 5,000 messages, one round. --direct-only: skip the gateway.
- * --only: some of the sections (ipykernel, large, flood, kernels); --flood-clients 1,20 and --flood-sizes 100: other
+ * --only: some of the sections (ipykernel, large, flood, hop, kernels); --flood-clients 1,20 and --flood-sizes 100: other
  * client counts and content sizes for the flood. --gateway-node-options: Node options for the gateway
  * process alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". --gateway-root DIR: run the gateway of another
  * built checkout (its bin/kernelgateway.js), e.g. an older commit, with this benchmark. --gateway-env: an
@@ -23,6 +23,7 @@ import { launchGateway, launchKernel, rest, type Gateway } from './processes.ts'
 import { executeContent, executeOnce, ready, runCell, until } from './cells.ts';
 import { mean, median, percentile, rotate } from './figures.ts';
 import { printTable, type Row } from './table.ts';
+import { HOP_COLUMNS, hopCeiling } from './hop-ceiling.ts';
 import { floodBenchmark, writeFloodKernelspec, type FloodContext } from './flood.ts';
 import { LARGE_WORKLOADS, largeOutputs } from './large.ts';
 import { around, idleKernels, memoryReleased, printMemory, rssMb, type MemoryLine } from './memory.ts';
@@ -31,7 +32,7 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const DIRECT_ONLY = args.includes('--direct-only');
 // Large outputs before the flood: their peaks are then measured from an RSS the flood has not grown.
-const ALL_SECTIONS = ['ipykernel', 'large', 'flood', 'kernels'];
+const ALL_SECTIONS = ['ipykernel', 'large', 'flood', 'hop', 'kernels'];
 const nodeOptionsAt = args.indexOf('--gateway-node-options');
 /** Node options for the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it. */
 const GATEWAY_NODE_OPTIONS = nodeOptionsAt >= 0 ? args[nodeOptionsAt + 1].split(' ').filter(Boolean) : [];
@@ -338,6 +339,29 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
       lines.push(`* on a second gateway started with GLIBC_TUNABLES=${GIVE_BACK_TUNABLES} (64 KB only, ${QUICK ? 1 : 3} round(s)): every allocation of 16 KB or more from mmap, given back when freed`);
     }
   }
+  let hop: Awaited<ReturnType<typeof hopCeiling>> | undefined;
+  if (SECTIONS.has('hop')) {
+    hop = await timed('hop ceiling', () => hopCeiling({ root: ROOT, dir, quick: QUICK, log }));
+    const flood = rows.find((row) => row.label === 'flood 1 client, 64 KB (msg/s)');
+    const hundred = hop.rows.find((row) => row.label.startsWith('hop: 64 KB messages, 100 clients'));
+    if (flood && typeof flood.direct === 'number' && hundred) {
+      const most = Math.max(...[hundred.v1, hundred.json].filter((cell): cell is number => typeof cell === 'number'));
+      hop.summary.push(
+        `  the flood's one direct subscriber got ${Math.round(flood.direct).toLocaleString('en-US')} msg/s of 64 KB, so 5x is ${Math.round(5 * flood.direct).toLocaleString('en-US')} msg/s in all; ` +
+          `the best relay delivered ${Math.round(most).toLocaleString('en-US')} (${(most / flood.direct).toFixed(2)}x) with readers that only count bytes`,
+      );
+    }
+    const large = rows.find((row) => row.label === `${LARGE_WORKLOADS[0].label} (MB/s)`);
+    if (large && typeof large.direct === 'number') {
+      const directMs = (LARGE_WORKLOADS[0].outputs * LARGE_WORKLOADS[0].bytes) / 1e6 / large.direct * 1000;
+      const over = (cell: Row['v1']) => (typeof cell === 'number' ? `${((LARGE_WORKLOADS[0].outputs * LARGE_WORKLOADS[0].bytes) / 1e6 / cell * 1000 - directMs).toFixed(0)}` : '-');
+      const bare = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(0));
+      hop.summary.push(
+        `  ${LARGE_WORKLOADS[0].label} from ipykernel took ${directMs.toFixed(0)} ms direct; its goal (>= 0.95x) allows the gateway ${(directMs / 0.95 - directMs).toFixed(0)} ms more; ` +
+          `the gateway took v1 ${over(large.v1)}, json ${over(large.json)} ms more; a bare hop adds Node ${bare(hop.bigAddedMs['Node relay'])}, C ${bare(hop.bigAddedMs['C relay'])} ms`,
+      );
+    }
+  }
   if (gateway && SECTIONS.has('kernels')) {
     await timed('idle kernels', async () => {
       memory.push({ label: '10 idle python3 kernels', mb: await idleKernels(gateway, TOKEN, 'python3', 10, log) });
@@ -355,6 +379,12 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
   console.log(`Jupyter Kernel Gateway benchmark (${QUICK ? 'quick' : 'full'}; ${cpus().length} cores; ratio = gateway/direct: >1 is slower for times, <1 is slower for msg/s)`);
   printTable(rows);
   for (const line of lines) console.log(line);
+  if (hop) {
+    console.log('');
+    console.log('One more hop at best (bench/hop-ceiling.ts): a relay that only reads, signs and writes, beside direct, over loopback TCP');
+    printTable(hop.rows, HOP_COLUMNS);
+    for (const line of hop.summary) console.log(line);
+  }
   if (memory.length) {
     console.log('');
     printMemory(memory);

@@ -21,8 +21,10 @@ export function ratio(gateway: Cell, direct: Cell): string {
   return typeof gateway === 'number' && typeof direct === 'number' && direct > 0 ? `${(gateway / direct).toFixed(2)}x` : '-';
 }
 
-export function printTable(rows: Row[]): void {
-  const header = ['workload', 'direct', 'gateway v1', 'gateway json', 'ratio v1', 'ratio json'];
+/** Prints `rows`; `columns` names the two columns beside direct (the gateway's protocols unless said). */
+export function printTable(rows: Row[], columns = { v1: 'gateway v1', json: 'gateway json' }): void {
+  const short = (title: string) => title.replace(/^gateway /, '').split(' ')[0];
+  const header = ['workload', 'direct', columns.v1, columns.json, `ratio ${short(columns.v1)}`, `ratio ${short(columns.json)}`];
   const lines = rows.map((row) => [
     row.label,
     format(row.direct, row.digits),
