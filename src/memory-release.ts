@@ -10,7 +10,8 @@
  * - glibc's heap: it gives back only its free top, and only malloc_trim hands back the free pages below a
  *   live allocation (src/native/malloc-trim.c).
  * So on the first quiet second (under 64 KiB received) after a burst (4 MiB received since the last
- * release) an asynchronous major collection, on the next ones a young-generation collection, each followed
+ * release), or after kernels ended (their sockets' buffers, mostly libzmq's, are freed then: ~8 MB after
+ * 100 kernels, which glibc otherwise keeps), an asynchronous major collection, on the next ones a young-generation collection, each followed
  * by malloc_trim, until the young generation is small; under Node 22 the last step adds a full collection
  * that reduces memory (it unmaps freed pages only then).
  * Nothing runs while traffic flows, when the memory is about to be reused anyway.
@@ -42,6 +43,10 @@ export interface MemoryReleaseOptions extends ReleaseSteps {
   /** Bytes V8 has committed for its young generation. */
   youngCommitted: () => number;
   rss: () => number;
+  /** A count of kernels that ended: a change means memory was freed, worth releasing after too. */
+  ended?: () => number;
+  /** That count at the last release (default: now). */
+  endedAt?: number;
   /** Traffic since the last release that makes a burst worth releasing after (default BURST_BYTES). */
   burstBytes?: number;
   /** Traffic in a tick below which the tick counts as quiet (default QUIET_BYTES). */
@@ -72,6 +77,7 @@ export class MemoryRelease {
   readonly #settleTicks: number;
   #lastSeen: number;
   #releasedAt: number;
+  #endedAt: number;
   /** Quiet ticks left to release on; 0 when there is nothing to give back. */
   #pending = 0;
   /** Steps since the burst began to be released (the first one collects the old generation). */
@@ -86,6 +92,7 @@ export class MemoryRelease {
     this.#settleTicks = options.settleTicks ?? 15;
     this.#lastSeen = options.activity();
     this.#releasedAt = options.releasedAt ?? this.#lastSeen;
+    this.#endedAt = options.endedAt ?? options.ended?.() ?? 0;
     if (this.#lastSeen - this.#releasedAt >= this.#burstBytes) this.#pending = this.#settleTicks;
   }
 
@@ -94,11 +101,13 @@ export class MemoryRelease {
     const now = this.#options.activity();
     const moved = now - this.#lastSeen;
     this.#lastSeen = now;
-    if (moved > 0 && now - this.#releasedAt >= this.#burstBytes) {
-      // A (new) burst: its release starts again with a major collection.
+    const ended = this.#options.ended?.() ?? 0;
+    if ((moved > 0 && now - this.#releasedAt >= this.#burstBytes) || (ended !== this.#endedAt && this.#pending === 0)) {
+      // A (new) burst, or kernels ended: a release starts (again) with a major collection.
       this.#pending = this.#settleTicks;
       this.#spent = 0;
     }
+    this.#endedAt = ended;
     if (moved >= this.#quietBytes || this.#pending === 0) return false;
     this.#releasedAt = now;
     const { collectMajor, collectYoung, collectFull, trimHeap, youngCommitted, rss } = this.#options;
@@ -206,6 +215,8 @@ export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => 
       ...steps,
       activity: () => metrics.bytesReceived(),
       releasedAt: 0,
+      ended: () => metrics.kernelEnds.total(),
+      endedAt: 0,
       youngCommitted,
       rss: () => process.memoryUsage.rss(),
       onSettled: ({ gaveBack, ticks, rssAfter, lastStepMs }) => {
@@ -218,8 +229,8 @@ export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => 
     try {
       if (release) {
         if (release.tick()) metrics.memoryReleaseSteps.labels().inc();
-      } else if (metrics.bytesReceived() >= BURST_BYTES) {
-        // The first burst: its release starts on the next quiet tick.
+      } else if (metrics.bytesReceived() >= BURST_BYTES || metrics.kernelEnds.total() > 0) {
+        // The first burst or ended kernel: its release starts on the next quiet tick.
         release = setUp();
       }
     } catch (error) {

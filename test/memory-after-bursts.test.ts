@@ -1,5 +1,5 @@
 /**
- * Memory release after bursts: when it steps (quiet ticks after enough traffic, never during traffic),
+ * Memory release after bursts: when it steps (quiet ticks after enough traffic or after kernels ended, never during traffic),
  * in what order, and when it stops; and the real malloc_trim addon `npm run build` makes, in a child
  * Node whose glibc heap holds ~125 MB of free memory pinned by a few live Buffers.
  */
@@ -142,6 +142,30 @@ test('without V8 collections, trims on two quiet ticks; a burst before the relea
   const late = harness({ releasedAt: 0, activity: () => 10 * MiB, young: [1 * MiB] });
   assert.ok(late.release.tick());
   assert.equal(late.steps, ['major', 'trim']);
+});
+
+test('kernels ending start a release on the next quiet tick, with no burst; not again while one is under way', () => {
+  let ended = 0;
+  const { state, steps, settled, release } = harness({ ended: () => ended, young: [1 * MiB] });
+  for (let i = 0; i < 3; i++) assert.not.ok(release.tick(), `quiet tick ${i}, nothing ended`);
+  ended = 3;
+  state.received += 1 * MiB;
+  assert.not.ok(release.tick(), 'not during traffic');
+  assert.ok(release.tick(), 'the next quiet tick');
+  ended = 4;
+  assert.ok(release.tick(), 'the same release goes on');
+  assert.not.ok(release.tick(), 'and ends: the young generation is small');
+  assert.equal(steps, ['major', 'trim', 'young', 'full', 'trim']);
+  assert.is(settled.length, 1);
+  // A kernel ending later starts another one.
+  ended = 5;
+  assert.ok(release.tick());
+  assert.equal(steps.slice(5), ['major', 'trim']);
+  // Kernels that ended before it existed count when it is told so (endedAt: 0).
+  const late = harness({ ended: () => 2, endedAt: 0, young: [1 * MiB] });
+  assert.ok(late.release.tick());
+  const already = harness({ ended: () => 2, young: [1 * MiB] });
+  assert.not.ok(already.release.tick(), 'by default, only kernels that end from now on');
 });
 
 test('loadMallocTrim names the file it could not use', () => {

@@ -267,7 +267,7 @@ export class KernelManager {
   #register(kernel: Kernel): void {
     kernel.lifecycleListeners.add((event) => {
       if (event !== 'dead' && event !== 'shutdown') return;
-      this.#kernels.delete(kernel.id);
+      if (this.#kernels.delete(kernel.id)) metrics.kernelEnds.labels({ kernelspec: kernel.name, how: event }).inc();
       // Its place under max_kernels may be what the pool was waiting for.
       this.fillPool();
     });

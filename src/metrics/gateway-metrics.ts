@@ -24,6 +24,9 @@ export class GatewayMetrics {
   readonly kernelRestarts = this.registry.add(
     new Counter('kernelgateway_kernel_restarts_total', 'Kernel restarts by kernelspec and cause (requested: REST; auto: after a death)'),
   );
+  readonly kernelEnds = this.registry.add(
+    new Counter('kernelgateway_kernel_ends_total', 'Kernels that ended, by kernelspec and how (shutdown: asked to; dead: the process died and was not restarted)'),
+  );
   readonly kernelStartSeconds = this.registry.add(
     new Histogram('kernelgateway_kernel_start_seconds', 'Time from a start request to a ready (and seeded) kernel', SECONDS_BUCKETS),
   );
@@ -42,10 +45,10 @@ export class GatewayMetrics {
     new Histogram('kernelgateway_http_request_duration_seconds', 'HTTP request duration by method and route template', HTTP_BUCKETS),
   );
   readonly memoryReleaseSteps = this.registry.add(
-    new Counter('kernelgateway_memory_release_steps_total', 'Quiet seconds after a burst spent giving memory back (a V8 collection, then malloc_trim)'),
+    new Counter('kernelgateway_memory_release_steps_total', 'Quiet seconds after a burst or ended kernels spent giving memory back (a V8 collection, then malloc_trim)'),
   );
   readonly memoryReleased = this.registry.add(
-    new Counter('kernelgateway_memory_released_bytes_total', 'Resident memory given back to the system after bursts, measured around each step'),
+    new Counter('kernelgateway_memory_released_bytes_total', 'Resident memory given back to the system after bursts and ended kernels, measured around each step'),
   );
   readonly #resident = this.registry.add(new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes'));
   readonly #heapUsed = this.registry.add(new Gauge('nodejs_heap_size_used_bytes', 'V8 heap used in bytes'));

@@ -57,6 +57,11 @@ abstract class Family<Child> implements Metric {
     return lines.join('\n');
   }
 
+  /** Every series' child, in the order they were made. */
+  protected children(): Child[] {
+    return [...this.#children.values()].map((entry) => entry.child);
+  }
+
   /** Forget every series (for gauges recomputed at each scrape). */
   reset(): void {
     this.#children.clear();
@@ -80,6 +85,11 @@ export class GaugeChild extends CounterChild {
 
 /** Counters and gauges: one number per series. */
 abstract class ValueFamily<Child extends CounterChild> extends Family<Child> {
+  /** The sum over every series. */
+  total(): number {
+    return this.children().reduce((sum, child) => sum + child.value, 0);
+  }
+
   protected lines(labels: Labels, child: Child): string[] {
     return [`${this.name}${labelText(labels)} ${number(child.value)}`];
   }

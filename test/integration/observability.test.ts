@@ -74,14 +74,40 @@ test('memory is given back once a burst has passed: V8 collections and malloc_tr
   const client = await KernelClient.connect(open, kernel.id);
   const result = await execute(client, "for _ in range(6): print('y' * 1_000_000)", 60000);
   assert.is(result.stdout.length, 6 * 1_000_001);
-  await client.closeAndWait();
-  assert.is((await api(open, 'DELETE', `api/kernels/${kernel.id}`)).status, 204);
   // A major collection on the first quiet second, young-generation ones after it, each with malloc_trim.
   await waitUntil(async () => (await scrape(open, false)).value('kernelgateway_memory_release_steps_total') >= 2, 30000, 'release steps after the burst');
+  await client.closeAndWait();
   const line = open.stderr().match(/Memory release after bursts: .*/)?.[0];
   // malloc_trim on glibc Linux only (dist/native/malloc-trim.node), where glibc keeps free heap memory.
   const expected = onGlibc() ? 'V8 collections and malloc_trim' : 'V8 collections';
   assert.is(line, `Memory release after bursts: ${expected}`);
+  assert.is((await api(open, 'DELETE', `api/kernels/${kernel.id}`)).status, 204);
+});
+
+test('memory is given back after kernels end too, with no burst; the ends are counted by kernelspec and how', async () => {
+  // Wait for any release under way to end: its steps come once a second while it lasts.
+  const steps = async () => (await scrape(open, false)).value('kernelgateway_memory_release_steps_total');
+  let settled = await steps();
+  await waitUntil(
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const now = await steps();
+      const same = now === settled;
+      settled = now;
+      return same;
+    },
+    60000,
+    'the earlier release to end',
+  );
+  const endsBefore = (await scrape(open, false)).value('kernelgateway_kernel_ends_total', { kernelspec: 'python3', how: 'shutdown' });
+  const kernel = await startKernel(open);
+  const client = await KernelClient.connect(open, kernel.id);
+  assert.is((await execute(client, 'print(2)', 30000)).stdout, '2\n');
+  await client.closeAndWait();
+  assert.is(await steps(), settled, 'a small cell is no burst');
+  assert.is((await api(open, 'DELETE', `api/kernels/${kernel.id}`)).status, 204);
+  assert.is((await scrape(open, false)).value('kernelgateway_kernel_ends_total', { kernelspec: 'python3', how: 'shutdown' }), endsBefore + 1);
+  await waitUntil(async () => (await steps()) > settled, 30000, 'a release step after the kernel ended');
 });
 
 test('/metrics needs the token unless --metrics-no-auth', async () => {
