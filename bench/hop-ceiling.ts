@@ -182,7 +182,7 @@ export async function hopCeiling(ctx: HopContext): Promise<{ rows: Row[]; summar
   };
   const added = (side: Side) => (addedMs(side) === undefined ? '-' : `${addedMs(side)!.toFixed(0)} ms`);
   const summary = [
-    `hop ceiling, ${one.label}: a relay that only reads, signs and writes carries Node ${versus(rate(one, 'Node relay'), rate(one, 'direct'))}, ` +
+    `hop ceiling, ${one.label}: a relay that only reads, computes the HMAC and writes carries Node ${versus(rate(one, 'Node relay'), rate(one, 'direct'))}, ` +
       `C ${versus(rate(one, 'C relay'), rate(one, 'direct'))} of direct (the gateway's goal: >= 0.9x)`,
     `hop ceiling, ${hundred.label}: the relay delivers Node ${versus(rate(hundred, 'Node relay'), rate(one, 'direct'))}, C ${versus(rate(hundred, 'C relay'), rate(one, 'direct'))} ` +
       `of what one direct reader gets alone (the gateway's goal: >= 5x)`,

@@ -381,7 +381,7 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
   for (const line of lines) console.log(line);
   if (hop) {
     console.log('');
-    console.log('One more hop at best (bench/hop-ceiling.ts): a relay that only reads, signs and writes, beside direct, over loopback TCP');
+    console.log('One more hop at best (bench/hop-ceiling.ts): a relay that only reads, computes the HMAC and writes, beside direct, over loopback TCP');
     printTable(hop.rows, HOP_COLUMNS);
     for (const line of hop.summary) console.log(line);
   }
