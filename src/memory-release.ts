@@ -11,9 +11,10 @@
  *   live allocation (src/native/malloc-trim.c).
  * So on the first quiet second (under 64 KiB received) after a burst (4 MiB received since the last
  * release), or after kernels ended (their sockets' buffers, mostly libzmq's, are freed then: ~8 MB after
- * 100 kernels, which glibc otherwise keeps), an asynchronous major collection, on the next ones a young-generation collection, each followed
- * by malloc_trim, until the young generation is small; under Node 22 the last step adds a full collection
- * that reduces memory (it unmaps freed pages only then).
+ * 100 kernels, which glibc otherwise keeps; at most one such release per 10 s), an asynchronous major
+ * collection, on the next ones a young-generation collection, each followed by malloc_trim, until the
+ * young generation is small; under Node 22 the last step adds a full collection that reduces memory (it
+ * unmaps freed pages only then).
  * Nothing runs while traffic flows, when the memory is about to be reused anyway.
  */
 import { existsSync } from 'node:fs';
@@ -47,6 +48,8 @@ export interface MemoryReleaseOptions extends ReleaseSteps {
   ended?: () => number;
   /** That count at the last release (default: now). */
   endedAt?: number;
+  /** Ticks after a release began before kernels ending start another (default 10): churn costs little. */
+  endsGapTicks?: number;
   /** Traffic since the last release that makes a burst worth releasing after (default BURST_BYTES). */
   burstBytes?: number;
   /** Traffic in a tick below which the tick counts as quiet (default QUIET_BYTES). */
@@ -75,6 +78,7 @@ export class MemoryRelease {
   readonly #quietBytes: number;
   readonly #clock: () => number;
   readonly #settleTicks: number;
+  readonly #endsGapTicks: number;
   #lastSeen: number;
   #releasedAt: number;
   #endedAt: number;
@@ -83,6 +87,8 @@ export class MemoryRelease {
   /** Steps since the burst began to be released (the first one collects the old generation). */
   #spent = 0;
   #gaveBack = 0;
+  /** Ticks since the last release began (none yet: as if long ago). */
+  #sinceStart = Number.POSITIVE_INFINITY;
 
   constructor(options: MemoryReleaseOptions) {
     this.#options = options;
@@ -90,6 +96,7 @@ export class MemoryRelease {
     this.#quietBytes = options.quietBytes ?? QUIET_BYTES;
     this.#clock = options.clock ?? (() => performance.now());
     this.#settleTicks = options.settleTicks ?? 15;
+    this.#endsGapTicks = options.endsGapTicks ?? 10;
     this.#lastSeen = options.activity();
     this.#releasedAt = options.releasedAt ?? this.#lastSeen;
     this.#endedAt = options.endedAt ?? options.ended?.() ?? 0;
@@ -101,13 +108,19 @@ export class MemoryRelease {
     const now = this.#options.activity();
     const moved = now - this.#lastSeen;
     this.#lastSeen = now;
+    this.#sinceStart++;
     const ended = this.#options.ended?.() ?? 0;
-    if ((moved > 0 && now - this.#releasedAt >= this.#burstBytes) || (ended !== this.#endedAt && this.#pending === 0)) {
+    const burst = moved > 0 && now - this.#releasedAt >= this.#burstBytes;
+    // Kernels that end while a release is under way, or soon after one began, wait for the next one: the
+    // memory they free may come after its last step, and steady churn must not keep collecting.
+    const endsWaiting = ended !== this.#endedAt && this.#pending === 0 && this.#sinceStart >= this.#endsGapTicks;
+    if (burst || endsWaiting) {
       // A (new) burst, or kernels ended: a release starts (again) with a major collection.
       this.#pending = this.#settleTicks;
       this.#spent = 0;
+      this.#sinceStart = 0;
+      this.#endedAt = ended;
     }
-    this.#endedAt = ended;
     if (moved >= this.#quietBytes || this.#pending === 0) return false;
     this.#releasedAt = now;
     const { collectMajor, collectYoung, collectFull, trimHeap, youngCommitted, rss } = this.#options;
@@ -221,7 +234,7 @@ export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => 
       rss: () => process.memoryUsage.rss(),
       onSettled: ({ gaveBack, ticks, rssAfter, lastStepMs }) => {
         metrics.memoryReleased.labels().inc(gaveBack);
-        log.debug(`Released ${MB(gaveBack)} MB after a burst in ${ticks} quiet second(s), the last step ${lastStepMs.toFixed(1)} ms; RSS ${MB(rssAfter)} MB`);
+        log.debug(`Released ${MB(gaveBack)} MB after a burst or kernels ending in ${ticks} quiet second(s), the last step ${lastStepMs.toFixed(1)} ms; RSS ${MB(rssAfter)} MB`);
       },
     });
   };

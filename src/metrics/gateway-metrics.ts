@@ -25,7 +25,7 @@ export class GatewayMetrics {
     new Counter('kernelgateway_kernel_restarts_total', 'Kernel restarts by kernelspec and cause (requested: REST; auto: after a death)'),
   );
   readonly kernelEnds = this.registry.add(
-    new Counter('kernelgateway_kernel_ends_total', 'Kernels that ended, by kernelspec and how (shutdown: asked to; dead: the process died and was not restarted)'),
+    new Counter('kernelgateway_kernel_ends_total', 'Kernels that ended after they were started for a client or taken from the pool, by kernelspec and how (shutdown: asked to; dead: the process died and was not restarted)'),
   );
   readonly kernelStartSeconds = this.registry.add(
     new Histogram('kernelgateway_kernel_start_seconds', 'Time from a start request to a ready (and seeded) kernel', SECONDS_BUCKETS),
