@@ -69,7 +69,7 @@ function buildCRelay(root: string, dir: string): { file?: string; missing?: stri
     return { file };
   } catch (error) {
     const stderr = String((error as { stderr?: Buffer }).stderr ?? (error as Error).message);
-    return { missing: /openssl/.test(stderr) ? "OpenSSL's headers (libssl-dev)" : `a C compiler (${stderr.split('\n')[0]})` };
+    return { missing: /openssl|lcrypto/.test(stderr) ? "OpenSSL's headers and library (libssl-dev)" : `a C compiler (${stderr.split('\n')[0]})` };
   }
 }
 
@@ -93,21 +93,28 @@ export async function hopCeiling(ctx: HopContext): Promise<{ rows: Row[]; summar
     try {
       const readers = (w.clients === 1 ? [1] : [Math.ceil(w.clients / 2), Math.floor(w.clients / 2)]).map((n) => ({
         n,
-        role: start('reader', [String(w.size), side === 'direct' ? 'verify' : 'count']),
+        role: start('reader', [String(w.size), side === 'direct' ? 'verify' : 'count', String(n)]),
       }));
       const ports = await Promise.all(readers.map(async ({ role }) => (await role.next<{ port: number }>()).port));
       let entry = ports[0];
       let relay: Role | undefined;
       let cOutput = '';
+      let cFailed: string | undefined;
+      let cClosed: Promise<unknown> | undefined;
       if (side === 'Node relay') {
         relay = start('relay', [String(w.size), ...ports.map((port, i) => `${port}:${readers[i].n}`)]);
         entry = (await relay.next<{ port: number }>()).port;
       } else if (side === 'C relay') {
-        cProcess = spawn(cRelay.file!, [String(w.size), ...ports.map((port, i) => `${port}:${readers[i].n}`)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        cProcess.stdout!.on('data', (chunk: Buffer) => (cOutput += chunk.toString()));
+        const c = spawn(cRelay.file!, [String(w.size), ...ports.map((port, i) => `${port}:${readers[i].n}`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        cProcess = c;
+        c.on('error', (error) => (cFailed = error.message));
+        c.stdout!.on('data', (chunk: Buffer) => (cOutput += chunk.toString()));
+        // 'close' comes after the last output and the exit, however it ended.
+        cClosed = new Promise((resolve) => c.once('close', resolve));
         const deadline = Date.now() + 10_000;
         while (!cOutput.includes('\n')) {
-          if (Date.now() > deadline || cProcess.exitCode !== null) throw new Error(`the C relay did not start (${cOutput.trim() || 'no output'})`);
+          const ended = cFailed ?? (c.exitCode !== null || c.signalCode !== null ? `ended (${c.exitCode ?? c.signalCode})` : undefined);
+          if (Date.now() > deadline || ended) throw new Error(`the C relay did not start: ${ended ?? 'no port in 10 s'} (${cOutput.trim() || 'no output'})`);
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
         entry = Number(cOutput.split('\n')[0]);
@@ -124,9 +131,12 @@ export async function hopCeiling(ctx: HopContext): Promise<{ rows: Row[]; summar
       let relayCpuUs: number | undefined;
       if (relay) relayCpuUs = (await relay.next<{ cpuUs: number }>()).cpuUs / w.count;
       if (cProcess) {
-        const c = cProcess;
-        if (c.exitCode === null) await new Promise((resolve) => c.once('exit', resolve));
-        relayCpuUs = Number(cOutput.trim().split('\n')[1]) / w.count;
+        await cClosed;
+        const cpu = Number(cOutput.trim().split('\n')[1]);
+        if (cProcess.exitCode !== 0 || !Number.isFinite(cpu)) {
+          throw new Error(`the C relay ended (${cProcess.exitCode ?? cProcess.signalCode}) without its CPU time: ${JSON.stringify(cOutput)}`);
+        }
+        relayCpuUs = cpu / w.count;
       }
       return { seconds, relayCpuUs };
     } finally {

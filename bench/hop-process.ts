@@ -2,8 +2,8 @@
  * The processes of hop-ceiling.ts, one role each (the first argument), driven over the fork IPC channel:
  *
  *   writer PORT SIZE COUNT   connects, and on {go} writes COUNT messages of SIZE bytes as fast as TCP takes them
- *   reader SIZE verify|count listens; counts what arrives on each connection (verify: also checks an HMAC-SHA256
- *                             of every SIZE bytes, as a direct client checks each message's signature)
+ *   reader SIZE verify|count N  listens for N connections; counts what arrives on each (verify: also checks an
+ *                             HMAC-SHA256 of every SIZE bytes, as a direct client checks each message's signature)
  *   relay SIZE PORT:N ...    listens; every byte it reads goes into an HMAC of its message and on, as it
  *                             comes, to N connections to each PORT (the least a gateway can do)
  *
@@ -58,20 +58,21 @@ function writer(port: number, size: number, count: number): void {
   });
 }
 
-/** Listens; `done` once every connection it was told to expect has ended, with the bytes they brought. */
-function reader(size: number, verify: boolean): void {
-  let open = 0;
+/** Listens; `done` once the `expected` connections have ended, with the bytes they brought. */
+function reader(size: number, verify: boolean, expected: number): void {
+  let accepted = 0;
+  let ended = 0;
   let bytes = 0;
   let start = 0;
   const server = createServer((socket) => {
-    if (open++ === 0) start = cpuUs();
+    if (accepted++ === 0) start = cpuUs();
     const check = verify ? signatures(size) : undefined;
     socket.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
       check?.(chunk);
     });
     socket.on('end', () => {
-      if (--open === 0) send({ type: 'done', cpuUs: cpuUs() - start, bytes });
+      if (++ended === expected) send({ type: 'done', cpuUs: cpuUs() - start, bytes });
     });
   });
   server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as { port: number }).port }));
@@ -114,7 +115,7 @@ function relay(size: number, targets: string[]): void {
 
 const [role, ...rest] = process.argv.slice(2);
 if (role === 'writer') writer(Number(rest[0]), Number(rest[1]), Number(rest[2]));
-else if (role === 'reader') reader(Number(rest[0]), rest[1] === 'verify');
+else if (role === 'reader') reader(Number(rest[0]), rest[1] === 'verify', Number(rest[2]));
 else if (role === 'relay') relay(Number(rest[0]), rest.slice(1));
 else throw new Error(`hop-process: unknown role "${role}"`);
 process.on('disconnect', () => process.exit(0));
