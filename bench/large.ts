@@ -4,13 +4,15 @@
  * interleaved rounds (median of 5); MB/s from sending the cell to its idle status with every output in hand. Each
  * client parses the content of every output it receives, as a client that shows it has to (the direct
  * one also checks the signature). The gateway's peak RSS is taken over each of its runs (VmHWM reset
- * before), beside its RSS before the workload.
+ * before), beside its RSS before the workload. The CPU time and the minor page faults (first touches of
+ * memory) of the gateway and of the client (this process) show where the time goes, with what a first
+ * touch of memory costs on this machine (freshTouchMs).
  */
 import { executeContent, ready, until } from './cells.ts';
 import { DirectConnection, WsConnection, type KernelConnection } from './connections.ts';
-import { launchKernel, procStatusKb, resetPeakRss, rest, type Gateway } from './processes.ts';
+import { cpuSeconds, launchKernel, minorFaults, procStatusKb, resetPeakRss, rest, type Gateway } from './processes.ts';
 import type { Row } from './table.ts';
-import { rotate } from './figures.ts';
+import { median, rotate } from './figures.ts';
 
 export interface LargeContext {
   dir: string;
@@ -68,7 +70,6 @@ function runLarge(connection: KernelConnection, workload: Workload): Promise<num
   });
 }
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 const mbOf = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);
 
 export interface LargeResult {
@@ -107,13 +108,34 @@ export async function largeOutputs(ctx: LargeContext): Promise<LargeResult> {
   const before = gateway ? mbOf(procStatusKb(gateway.pid, 'VmRSS')) : undefined;
   const seconds = new Map<string, number[]>();
   const peaks = new Map<string, number>();
+  /** Per run: CPU ms and minor faults of the gateway (its sides only) and of the client. */
+  const costs = new Map<string, { gatewayMs?: number; gatewayFaults?: number; clientMs: number; clientFaults: number }[]>();
+  const sample = (onGateway: boolean) => ({
+    gatewayMs: onGateway ? cpuSeconds(gateway!.pid) * 1000 : undefined,
+    gatewayFaults: onGateway ? minorFaults(gateway!.pid) : undefined,
+    clientMs: cpuSeconds(process.pid) * 1000,
+    clientFaults: minorFaults(process.pid),
+  });
   for (let round = 0; round < rounds; round++) {
     for (const workload of LARGE_WORKLOADS) {
       for (const side of rotate(sides, round)) {
         const measured = gateway && side !== direct && resetPeakRss(gateway.pid);
+        const onGateway = side !== direct;
+        const start = sample(onGateway);
         const s = await runLarge(side, workload);
+        const end = sample(onGateway);
         const key = `${workload.label}/${side.label}`;
         seconds.set(key, [...(seconds.get(key) ?? []), s]);
+        const per = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : (b - a) / workload.outputs);
+        costs.set(key, [
+          ...(costs.get(key) ?? []),
+          {
+            gatewayMs: per(start.gatewayMs, end.gatewayMs),
+            gatewayFaults: per(start.gatewayFaults, end.gatewayFaults),
+            clientMs: per(start.clientMs, end.clientMs)!,
+            clientFaults: per(start.clientFaults, end.clientFaults)!,
+          },
+        ]);
         if (measured) peaks.set(key, Math.max(peaks.get(key) ?? 0, mbOf(procStatusKb(gateway.pid, 'VmHWM')) ?? 0));
         log(`${workload.label} ${side.label} round ${round + 1}: ${s.toFixed(3)} s, ${((workload.outputs * workload.bytes) / 1e6 / s).toFixed(1)} MB/s`);
       }
@@ -127,9 +149,50 @@ export async function largeOutputs(ctx: LargeContext): Promise<LargeResult> {
     const runs = side && seconds.get(`${workload.label}/${side.label}`);
     return runs ? (workload.outputs * workload.bytes) / 1e6 / median(runs) : undefined;
   };
-  const rows: Row[] = LARGE_WORKLOADS.map((workload) => ({ label: `${workload.label} (MB/s)`, direct: rate(workload, direct), v1: rate(workload, v1), json: rate(workload, json), digits: 1 }));
+  const cost = (workload: Workload, side: KernelConnection | undefined, what: 'gatewayMs' | 'gatewayFaults' | 'clientMs' | 'clientFaults') => {
+    const values = side && costs.get(`${workload.label}/${side.label}`)?.map((run) => run[what]);
+    return values && values.every((value) => value !== undefined) ? median(values as number[]) : undefined;
+  };
+  const rows: Row[] = LARGE_WORKLOADS.flatMap((workload) => {
+    const line = (label: string, what: 'gatewayMs' | 'gatewayFaults' | 'clientMs' | 'clientFaults', digits: number): Row => ({
+      label: `  ${label}`,
+      direct: cost(workload, direct, what),
+      v1: cost(workload, v1, what),
+      json: cost(workload, json, what),
+      digits,
+      ratio: false,
+    });
+    return [
+      { label: `${workload.label} (MB/s)`, direct: rate(workload, direct), v1: rate(workload, v1), json: rate(workload, json), digits: 1 },
+      line('gateway CPU per output (ms)', 'gatewayMs', 0),
+      line('gateway page faults per output', 'gatewayFaults', 0),
+      line('client CPU per output (ms)', 'clientMs', 0),
+      line('client page faults per output', 'clientFaults', 0),
+    ];
+  });
   const memory = gateway
     ? { before, peaks: LARGE_WORKLOADS.map((w) => ({ label: w.label, v1: peaks.get(`${w.label}/gateway v1`), json: peaks.get(`${w.label}/gateway json`) })) }
     : undefined;
   return { rows, memory };
+}
+
+/**
+ * What a first touch of memory costs here: copying 50 MB into a new Buffer (its pages faulted in) against
+ * into one already touched, medians of 3, in ms. In some virtual machines the first is 40x the second,
+ * and a message that must be held whole (to check its signature) pays it once more per hop.
+ */
+export function freshTouchMs(bytes = 50_000_000): { fresh: number; warm: number } {
+  const source = Buffer.alloc(bytes, 0x78);
+  const warmTarget = Buffer.alloc(bytes);
+  const fresh: number[] = [];
+  const warm: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    let start = performance.now();
+    source.copy(Buffer.allocUnsafeSlow(bytes));
+    fresh.push(performance.now() - start);
+    start = performance.now();
+    source.copy(warmTarget);
+    warm.push(performance.now() - start);
+  }
+  return { fresh: median(fresh), warm: median(warm) };
 }

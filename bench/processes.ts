@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { childPids, freePorts, processRunning, sleep, spawnGateway } from '../test/helpers/processes.ts';
 import type { ConnectionInfo } from './connections.ts';
 
-export { cpuSeconds, findProcesses, procStatusKb, resetPeakRss } from '../test/helpers/processes.ts';
+export { cpuSeconds, findProcesses, minorFaults, procStatusKb, resetPeakRss } from '../test/helpers/processes.ts';
 
 export const PYTHON = '/usr/bin/python3';
 

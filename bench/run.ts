@@ -25,7 +25,7 @@ import { mean, median, percentile, rotate } from './figures.ts';
 import { printTable, type Row } from './table.ts';
 import { HOP_COLUMNS, hopCeiling } from './hop-ceiling.ts';
 import { floodBenchmark, writeFloodKernelspec, type FloodContext } from './flood.ts';
-import { LARGE_WORKLOADS, largeOutputs } from './large.ts';
+import { freshTouchMs, LARGE_WORKLOADS, largeOutputs } from './large.ts';
 import { around, idleKernels, memoryReleased, printMemory, rssMb, type MemoryLine } from './memory.ts';
 
 const args = process.argv.slice(2);
@@ -305,8 +305,13 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
   };
   if (SECTIONS.has('ipykernel')) await timed('ipykernel workloads', () => around(gateway, 'ipykernel workloads', memory, () => ipykernelWorkloads(run, rows, lines)));
   if (SECTIONS.has('large')) {
+    const touch = freshTouchMs();
     const large = await timed('large outputs', () => largeOutputs({ dir, quick: QUICK, gateway, token: TOKEN, log, problem, cleanup }));
     rows.push(...large.rows);
+    lines.push(
+      `large outputs: on this machine a first touch of memory costs ${touch.fresh.toFixed(0)} ms per 50 MB (copying 50 MB into memory already touched: ${touch.warm.toFixed(1)} ms); ` +
+        'each hop that holds an output whole (the gateway, to check its signature) pays it once more',
+    );
     if (gateway && large.memory) {
       const { before, peaks } = large.memory;
       memory.push({ label: 'large outputs: before (2 idle python3 kernels)', mb: before });

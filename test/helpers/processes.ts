@@ -137,6 +137,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Minor page faults of a process so far (first touches of memory); throws when it is gone. */
+export function minorFaults(pid: number): number {
+  const fields = stat(pid);
+  if (!fields) throw new Error(`process ${pid} is gone: no page faults to read`);
+  return Number(fields[7]);
+}
+
 /** A figure from /proc/<pid>/status in kB, e.g. VmHWM (peak RSS) or VmRSS. */
 export function procStatusKb(pid: number, field: string): number | undefined {
   try {
