@@ -183,7 +183,8 @@ export async function largeOutputs(ctx: LargeContext): Promise<LargeResult> {
  */
 export function freshTouchMs(bytes = 50_000_000): { fresh: number; warm: number } {
   const source = Buffer.alloc(bytes, 0x78);
-  const warmTarget = Buffer.alloc(bytes);
+  // Written once before timing: a zero-filled Buffer may not be touched yet (calloc maps zero pages).
+  const warmTarget = Buffer.allocUnsafeSlow(bytes).fill(0x79);
   const fresh: number[] = [];
   const warm: number[] = [];
   for (let i = 0; i < 3; i++) {
