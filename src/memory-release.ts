@@ -152,24 +152,18 @@ export function mallocTrimAddonFile(): string {
   return join(base, 'native', 'malloc-trim.node');
 }
 
-/** What the addon gives: malloc_trim, and mallopt's two thresholds (false when glibc refused them). */
-export interface MallocAddon {
-  trim: () => boolean;
-  holdFreed?: (mmapThreshold: number, trimThreshold: number) => boolean;
-}
-
 /** malloc_trim from the addon in `file`, or why it is not there. */
-export function loadMallocTrim(file: string): MallocAddon | { problem: string } {
+export function loadMallocTrim(file: string): { trim: () => boolean } | { problem: string } {
   if (!existsSync(file)) return { problem: `${file} is missing (npm run build makes it where a C compiler is installed)` };
-  const module = { exports: {} as { trim?: unknown; holdFreed?: unknown } };
+  const module = { exports: {} as { trim?: unknown } };
   try {
     process.dlopen(module, file);
   } catch (error) {
     return { problem: `${file} did not load: ${(error as Error).message}` };
   }
-  const { trim, holdFreed } = module.exports;
+  const trim = module.exports.trim;
   if (typeof trim !== 'function') return { problem: `${file} has no trim()` };
-  return { trim: trim as MallocAddon['trim'], holdFreed: typeof holdFreed === 'function' ? (holdFreed as MallocAddon['holdFreed']) : undefined };
+  return { trim: trim as () => boolean };
 }
 
 /** The young generation's committed bytes; 0 where the runtime does not say (the release then stops). */
@@ -194,21 +188,10 @@ export function onGlibc(): boolean {
   }
 }
 
-/**
- * While traffic flows glibc keeps freed memory below these for the next message to reuse: by default an
- * allocation of a few MB is a fresh mmap each time and a free at the top of the heap over 128 KB goes
- * back at once, so every big message faults its memory in anew, which in some virtual machines costs 40
- * times a copy (ten 5 MB outputs: the gateway's page faults per output 1,112 -> 15-20). The release's
- * malloc_trim gives it back once traffic pauses. 32 MiB is the largest mmap threshold glibc takes.
- */
-export const HOLD_MMAP_THRESHOLD = 32 * 2 ** 20;
-export const HOLD_TRIM_THRESHOLD = 64 * 2 ** 20;
-
-/** The steps this runtime allows, what it lacks, and whether glibc now keeps freed memory for reuse. */
-function releaseSteps(): { steps: ReleaseSteps; lacking: string[]; holding: boolean } {
+/** The steps this runtime allows, and what it lacks. */
+function releaseSteps(): { steps: ReleaseSteps; lacking: string[] } {
   const steps: ReleaseSteps = {};
   const lacking: string[] = [];
-  let holding = false;
   const gc = v8Gc();
   if (gc) {
     steps.collectMajor = () => gc({ type: 'major', execution: 'async' });
@@ -223,13 +206,10 @@ function releaseSteps(): { steps: ReleaseSteps; lacking: string[]; holding: bool
     if (process.platform === 'linux') lacking.push("malloc_trim, so glibc keeps its free heap memory: not under Deno");
   } else if (onGlibc()) {
     const loaded = loadMallocTrim(mallocTrimAddonFile());
-    if ('trim' in loaded) {
-      steps.trimHeap = loaded.trim;
-      // Only with the trim that gives it back.
-      holding = loaded.holdFreed?.(HOLD_MMAP_THRESHOLD, HOLD_TRIM_THRESHOLD) ?? false;
-    } else lacking.push(`malloc_trim, so glibc keeps its free heap memory: ${loaded.problem}`);
+    if ('trim' in loaded) steps.trimHeap = loaded.trim;
+    else lacking.push(`malloc_trim, so glibc keeps its free heap memory: ${loaded.problem}`);
   }
-  return { steps, lacking, holding };
+  return { steps, lacking };
 }
 
 const MB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
@@ -241,10 +221,9 @@ const MB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 export function releaseMemoryAfterBursts(log: Logger, intervalMs = 1000): () => void {
   let release: MemoryRelease | undefined;
   const setUp = (): MemoryRelease => {
-    const { steps, lacking, holding } = releaseSteps();
+    const { steps, lacking } = releaseSteps();
     const doing = [steps.collectMajor && 'V8 collections', steps.trimHeap && 'malloc_trim'].filter(Boolean).join(' and ') || 'nothing';
     log.info(`Memory release after bursts: ${doing}${lacking.length ? `; without ${lacking.join('; without ')}` : ''}`);
-    if (holding) log.info(`While traffic flows, glibc keeps freed memory for reuse (allocations under ${MB(HOLD_MMAP_THRESHOLD)} MB from its heap, no trim under ${MB(HOLD_TRIM_THRESHOLD)} MB free); the release gives it back`);
     return new MemoryRelease({
       ...steps,
       activity: () => metrics.bytesReceived(),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HOLD_MMAP_THRESHOLD, HOLD_TRIM_THRESHOLD, loadMallocTrim, MemoryRelease, onGlibc, type MemoryReleaseOptions } from '../src/memory-release.ts';
+import { loadMallocTrim, MemoryRelease, onGlibc, type MemoryReleaseOptions } from '../src/memory-release.ts';
 import { REPO_ROOT } from './helpers/processes.ts';
 
 const MiB = 2 ** 20;
@@ -221,50 +221,6 @@ test('the malloc_trim addon from npm run build gives free heap memory in the mid
   assert.is(result.kept, 40);
   assert.is(result.gaveBack, true);
   assert.ok(result.before - result.after >= 80 * MiB, `RSS ${(result.before / MiB).toFixed(1)} -> ${(result.after / MiB).toFixed(1)} MiB`);
-});
-
-test("the addon's holdFreed lets bursts of 5 MB Buffers reuse the memory of the burst before, and trim still gives it back", () => {
-  if (!onGlibc()) return;
-  const addon = join(REPO_ROOT, 'dist', 'native', 'malloc-trim.node');
-  // Ten 5 MB Buffers alive at once, as ten 5 MB outputs held for slow clients, four times; page faults
-  // count the memory each burst touched for the first time (about 12,200 pages for 50 MB).
-  const script = (hold: boolean) => `
-    import { readFileSync } from 'node:fs';
-    const { loadMallocTrim } = await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'out', 'src', 'memory-release.js')).href)});
-    const addon = loadMallocTrim(${JSON.stringify(addon)});
-    if (!('trim' in addon)) throw new Error(addon.problem);
-    const held = ${hold} ? addon.holdFreed(${HOLD_MMAP_THRESHOLD}, ${HOLD_TRIM_THRESHOLD}) : false;
-    const faults = () => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[7]);
-    const faultsPerBurst = [];
-    for (let burst = 0; burst < 4; burst++) {
-      const before = faults();
-      let buffers = Array.from({ length: 10 }, () => Buffer.allocUnsafeSlow(5_000_000).fill(1));
-      buffers = undefined;
-      globalThis.gc();
-      for (let i = 0; i < 250 && process.memoryUsage().arrayBuffers > 2 ** 20; i++) await new Promise((done) => setTimeout(done, 20));
-      faultsPerBurst.push(faults() - before);
-    }
-    const rssBefore = process.memoryUsage.rss();
-    addon.trim();
-    process.stdout.write(JSON.stringify({ held, faultsPerBurst, gaveBack: rssBefore - process.memoryUsage.rss() }));
-  `;
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'GLIBC_TUNABLES' && !name.startsWith('MALLOC_')));
-  const run = (hold: boolean) =>
-    JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script(hold)], { encoding: 'utf8', env })) as {
-      held: boolean;
-      faultsPerBurst: number[];
-      gaveBack: number;
-    };
-  const defaults = run(false);
-  const holding = run(true);
-  // glibc's defaults: every burst faults its 50 MB in anew (measured 12,176-12,437 each).
-  for (const faults of defaults.faultsPerBurst) assert.ok(faults > 10_000, `defaults: ${defaults.faultsPerBurst.join(', ')}`);
-  assert.is(holding.held, true, 'glibc took both thresholds');
-  // Holding: the first burst faults in, the next ones reuse it (measured 4-8 each).
-  assert.ok(holding.faultsPerBurst[0] > 10_000, `holding: ${holding.faultsPerBurst.join(', ')}`);
-  for (const faults of holding.faultsPerBurst.slice(1)) assert.ok(faults < 1_000, `holding: ${holding.faultsPerBurst.join(', ')}`);
-  // What was held goes back with the trim, as the release does once traffic pauses.
-  assert.ok(holding.gaveBack >= 40 * MiB, `trim gave back ${(holding.gaveBack / MiB).toFixed(1)} MiB`);
 });
 
 test.run();
