@@ -100,7 +100,12 @@ export class MemoryRelease {
     this.#lastSeen = options.activity();
     this.#releasedAt = options.releasedAt ?? this.#lastSeen;
     this.#endedAt = options.endedAt ?? options.ended?.() ?? 0;
-    if (this.#lastSeen - this.#releasedAt >= this.#burstBytes) this.#pending = this.#settleTicks;
+    if (this.#lastSeen - this.#releasedAt >= this.#burstBytes) {
+      // A release starts now: it covers the kernels that ended before too.
+      this.#pending = this.#settleTicks;
+      this.#sinceStart = 0;
+      this.#endedAt = options.ended?.() ?? 0;
+    }
   }
 
   /** One look at the traffic; on a quiet tick after a burst, one release step. True when it stepped. */

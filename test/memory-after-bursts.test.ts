@@ -177,6 +177,12 @@ test('kernels ending start a release on the next quiet tick, with no burst; thos
   assert.ok(late.release.tick());
   const already = harness({ ended: () => 2, young: [1 * MiB] });
   assert.not.ok(already.release.tick(), 'by default, only kernels that end from now on');
+  // A burst before it existed starts a release that covers the kernels that ended before it: no second one.
+  const both = harness({ ended: () => 2, endedAt: 0, releasedAt: 0, activity: () => 10 * MiB, young: [1 * MiB], endsGapTicks: 1 });
+  assert.ok(both.release.tick());
+  assert.ok(both.release.tick());
+  assert.equal(both.steps, ['major', 'trim', 'young', 'full', 'trim']);
+  for (let i = 0; i < 3; i++) assert.not.ok(both.release.tick(), 'nothing more to release');
 });
 
 test('loadMallocTrim names the file it could not use', () => {
