@@ -70,6 +70,14 @@ function runLarge(connection: KernelConnection, workload: Workload): Promise<num
   });
 }
 
+/** What one run cost, per output: CPU ms and minor page faults of the gateway (its sides only) and the client. */
+interface RunCost {
+  gatewayMs?: number;
+  gatewayFaults?: number;
+  clientMs?: number;
+  clientFaults?: number;
+}
+
 const mbOf = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);
 
 export interface LargeResult {
@@ -108,8 +116,7 @@ export async function largeOutputs(ctx: LargeContext): Promise<LargeResult> {
   const before = gateway ? mbOf(procStatusKb(gateway.pid, 'VmRSS')) : undefined;
   const seconds = new Map<string, number[]>();
   const peaks = new Map<string, number>();
-  /** Per run: CPU ms and minor faults of the gateway (its sides only) and of the client. */
-  const costs = new Map<string, { gatewayMs?: number; gatewayFaults?: number; clientMs: number; clientFaults: number }[]>();
+  const costs = new Map<string, RunCost[]>();
   const sample = (onGateway: boolean) => ({
     gatewayMs: onGateway ? cpuSeconds(gateway!.pid) * 1000 : undefined,
     gatewayFaults: onGateway ? minorFaults(gateway!.pid) : undefined,
@@ -132,8 +139,8 @@ export async function largeOutputs(ctx: LargeContext): Promise<LargeResult> {
           {
             gatewayMs: per(start.gatewayMs, end.gatewayMs),
             gatewayFaults: per(start.gatewayFaults, end.gatewayFaults),
-            clientMs: per(start.clientMs, end.clientMs)!,
-            clientFaults: per(start.clientFaults, end.clientFaults)!,
+            clientMs: per(start.clientMs, end.clientMs),
+            clientFaults: per(start.clientFaults, end.clientFaults),
           },
         ]);
         if (measured) peaks.set(key, Math.max(peaks.get(key) ?? 0, mbOf(procStatusKb(gateway.pid, 'VmHWM')) ?? 0));
@@ -149,12 +156,12 @@ export async function largeOutputs(ctx: LargeContext): Promise<LargeResult> {
     const runs = side && seconds.get(`${workload.label}/${side.label}`);
     return runs ? (workload.outputs * workload.bytes) / 1e6 / median(runs) : undefined;
   };
-  const cost = (workload: Workload, side: KernelConnection | undefined, what: 'gatewayMs' | 'gatewayFaults' | 'clientMs' | 'clientFaults') => {
+  const cost = (workload: Workload, side: KernelConnection | undefined, what: keyof RunCost) => {
     const values = side && costs.get(`${workload.label}/${side.label}`)?.map((run) => run[what]);
     return values && values.every((value) => value !== undefined) ? median(values as number[]) : undefined;
   };
   const rows: Row[] = LARGE_WORKLOADS.flatMap((workload) => {
-    const line = (label: string, what: 'gatewayMs' | 'gatewayFaults' | 'clientMs' | 'clientFaults', digits: number): Row => ({
+    const line = (label: string, what: keyof RunCost, digits: number): Row => ({
       label: `  ${label}`,
       direct: cost(workload, direct, what),
       v1: cost(workload, v1, what),

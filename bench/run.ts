@@ -358,8 +358,9 @@ async function benchmark(fatal: (error: Error) => void): Promise<void> {
     }
     const large = rows.find((row) => row.label === `${LARGE_WORKLOADS[0].label} (MB/s)`);
     if (large && typeof large.direct === 'number') {
-      const directMs = (LARGE_WORKLOADS[0].outputs * LARGE_WORKLOADS[0].bytes) / 1e6 / large.direct * 1000;
-      const over = (cell: Row['v1']) => (typeof cell === 'number' ? `${((LARGE_WORKLOADS[0].outputs * LARGE_WORKLOADS[0].bytes) / 1e6 / cell * 1000 - directMs).toFixed(0)}` : '-');
+      const megabytes = (LARGE_WORKLOADS[0].outputs * LARGE_WORKLOADS[0].bytes) / 1e6;
+      const directMs = (megabytes / large.direct) * 1000;
+      const over = (cell: Row['v1']) => (typeof cell === 'number' ? `${((megabytes / cell) * 1000 - directMs).toFixed(0)}` : '-');
       const bare = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(0));
       hop.summary.push(
         `  ${LARGE_WORKLOADS[0].label} from ipykernel took ${directMs.toFixed(0)} ms direct; its goal (>= 0.95x) allows the gateway ${(directMs / 0.95 - directMs).toFixed(0)} ms more; ` +

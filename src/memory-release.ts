@@ -100,12 +100,16 @@ export class MemoryRelease {
     this.#lastSeen = options.activity();
     this.#releasedAt = options.releasedAt ?? this.#lastSeen;
     this.#endedAt = options.endedAt ?? options.ended?.() ?? 0;
-    if (this.#lastSeen - this.#releasedAt >= this.#burstBytes) {
-      // A release starts now: it covers the kernels that ended before too.
-      this.#pending = this.#settleTicks;
-      this.#sinceStart = 0;
-      this.#endedAt = options.ended?.() ?? 0;
-    }
+    // A burst before now: its release covers the kernels that ended before too.
+    if (this.#lastSeen - this.#releasedAt >= this.#burstBytes) this.#begin(options.ended?.() ?? 0);
+  }
+
+  /** A release starts (again) with a major collection; `ended` kernels are covered by it. */
+  #begin(ended: number): void {
+    this.#pending = this.#settleTicks;
+    this.#spent = 0;
+    this.#sinceStart = 0;
+    this.#endedAt = ended;
   }
 
   /** One look at the traffic; on a quiet tick after a burst, one release step. True when it stepped. */
@@ -119,13 +123,7 @@ export class MemoryRelease {
     // Kernels that end while a release is under way, or soon after one began, wait for the next one: the
     // memory they free may come after its last step, and steady churn must not keep collecting.
     const endsWaiting = ended !== this.#endedAt && this.#pending === 0 && this.#sinceStart >= this.#endsGapTicks;
-    if (burst || endsWaiting) {
-      // A (new) burst, or kernels ended: a release starts (again) with a major collection.
-      this.#pending = this.#settleTicks;
-      this.#spent = 0;
-      this.#sinceStart = 0;
-      this.#endedAt = ended;
-    }
+    if (burst || endsWaiting) this.#begin(ended);
     if (moved >= this.#quietBytes || this.#pending === 0) return false;
     this.#releasedAt = now;
     const { collectMajor, collectYoung, collectFull, trimHeap, youngCommitted, rss } = this.#options;
@@ -182,7 +180,11 @@ function youngCommitted(): number {
   return total;
 }
 
-/** glibc Linux, the C library that keeps free heap memory until malloc_trim (musl returns it itself). */
+/**
+ * glibc Linux, the C library that keeps free heap memory until malloc_trim (musl returns it itself).
+ * build/native-addon.mjs asks the same before building the addon: it runs as plain JavaScript, before
+ * this file is compiled.
+ */
 export function onGlibc(): boolean {
   if (process.platform !== 'linux') return false;
   try {
