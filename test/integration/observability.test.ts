@@ -85,18 +85,20 @@ test('memory is given back once a burst has passed: V8 collections and malloc_tr
 });
 
 test('memory is given back after kernels end too, with no burst; the ends are counted by kernelspec and how', async () => {
-  // Wait for any release under way to end: its steps come once a second while it lasts.
+  // Wait for any release under way to end, and for one still due: its steps come once a second while it
+  // lasts, and a release for kernels that ended (the test before deleted one) waits up to 10 s after the
+  // previous release began. No step for 12.5 s means neither is left.
   const steps = async () => (await scrape(open, false)).value('kernelgateway_memory_release_steps_total');
   let settled = await steps();
   await waitUntil(
     async () => {
-      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await new Promise((resolve) => setTimeout(resolve, 12_500));
       const now = await steps();
       const same = now === settled;
       settled = now;
       return same;
     },
-    60000,
+    90000,
     'the earlier release to end',
   );
   const endsBefore = (await scrape(open, false)).value('kernelgateway_kernel_ends_total', { kernelspec: 'python3', how: 'shutdown' });
